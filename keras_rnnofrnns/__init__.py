@@ -1,0 +1,34 @@
+"""keras-rnnofrnns: stable, trainable assemblies of recurrent modules for Keras 3.
+
+An assembly couples p recurrent modules of N units through a coupling that is
+skew-symmetric in the modules' contraction metric, so the whole network is
+provably contracting before, during and after training. See `AssemblyCell`,
+`AssemblyRNN`, `SkewCoupling`, the constraints `TanhDiag`, `ClipDiag`,
+`SkewSymmetric`, and `certify`.
+"""
+
+from keras_rnnofrnns.cells import (
+    CONTRACTING_ACTIVATIONS,
+    MODULE_WEIGHTS,
+    AssemblyCell,
+    AssemblyRNN,
+)
+from keras_rnnofrnns.constraints import ClipDiag, SkewSymmetric, TanhDiag
+from keras_rnnofrnns.coupling import BlockOrthogonal, SkewCoupling
+from keras_rnnofrnns.stability import Certificate, certify
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AssemblyCell",
+    "AssemblyRNN",
+    "BlockOrthogonal",
+    "CONTRACTING_ACTIVATIONS",
+    "Certificate",
+    "ClipDiag",
+    "MODULE_WEIGHTS",
+    "SkewCoupling",
+    "SkewSymmetric",
+    "TanhDiag",
+    "certify",
+]

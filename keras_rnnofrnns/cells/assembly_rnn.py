@@ -1,0 +1,183 @@
+"""AssemblyRNN: the assembly as a full recurrent layer with a fast sequence loop."""
+
+import keras
+from keras import ops
+
+from keras_rnnofrnns.cells.assembly_cell import AssemblyCell
+
+@keras.saving.register_keras_serializable(package="keras_rnnofrnns")
+class AssemblyRNN(keras.layers.RNN):
+    """An assembly of RNN modules over whole sequences: `RNN(AssemblyCell)`, faster.
+
+    Same model, arguments and results as
+    `keras.layers.RNN(AssemblyCell(...))` (the tests hold them equal, outputs
+    and gradients), with a loop that does per step only what the recurrence
+    needs. `keras.layers.RNN` calls the cell once per time step, so a cell
+    must rebuild everything that depends on the weights alone (the coupling
+    from its parameters and metric, the tanh of the diagonal) and project the
+    input at every one of the 784 steps of an MNIST sequence. This layer
+    computes those once per call:
+
+    - the input projection `h (u K + b)` for all time steps in one matmul;
+    - the transition `(1 - h) I + h L^T` and the scaled module weights;
+
+    after which a step is one H x H matmul, the activation and the module
+    term (an elementwise product for diagonal modules, p small N x N products
+    for sparse ones). On JAX and TensorFlow the loop is `keras.ops.scan`
+    (`lax.scan` / a while loop, with `scan_unroll` steps per iteration); on
+    PyTorch, whose scan is a Python loop that slices its input at every step
+    (and makes autograd write a full-size zero gradient per slice), the drive
+    is unbound once and the loop runs over the pieces.
+
+    Args:
+        num_modules, module_size, coupling_blocks, module_weights, density,
+        dt, tau, activation, seed, use_bias, and the initializer, regularizer
+        and constraint arguments: as for `AssemblyCell`.
+        return_sequences, return_state, go_backwards, stateful, unroll,
+        zero_output_for_mask: as for `keras.layers.RNN`.
+        scan_unroll: int >= 1, time steps per loop iteration on backends whose
+            scan supports it (JAX); default 1.
+        **kwargs: base layer arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        sequences: tensor of shape (batch, time, features).
+        initial_state: optional list with one (batch, H) tensor.
+        mask: optional boolean tensor of shape (batch, time).
+        training: unused.
+
+    Example:
+    >>> import numpy as np, keras
+    >>> model = keras.Sequential([
+    ...     keras.Input((28, 1)),
+    ...     AssemblyRNN(num_modules=4, module_size=8, coupling_blocks=2, seed=0),
+    ...     keras.layers.Dense(10),
+    ... ])
+    >>> tuple(model(np.zeros((3, 28, 1), dtype="float32")).shape)
+    (3, 10)
+    """
+
+    def __init__(
+        self,
+        num_modules,
+        module_size,
+        coupling_blocks,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=False,
+        zero_output_for_mask=False,
+        scan_unroll=1,
+        **kwargs,
+    ):
+        base_keys = ("name", "dtype", "trainable", "autocast", "input_shape")
+        base = {k: kwargs.pop(k) for k in base_keys if k in kwargs}
+        cell = AssemblyCell(
+            num_modules,
+            module_size,
+            coupling_blocks,
+            dtype=base.get("dtype"),
+            trainable=base.get("trainable", True),
+            name="assembly_cell",
+            **kwargs,
+        )
+        super().__init__(
+            cell,
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            stateful=stateful,
+            unroll=unroll,
+            zero_output_for_mask=zero_output_for_mask,
+            **base,
+        )
+        if isinstance(scan_unroll, bool) or not isinstance(scan_unroll, int) or scan_unroll < 1:
+            raise ValueError(
+                f"Invalid `scan_unroll`: received scan_unroll={scan_unroll!r}; "
+                "expected an integer >= 1."
+            )
+        self.scan_unroll = scan_unroll
+
+    def build(self, sequences_shape, initial_state_shape=None):
+        if len(sequences_shape) != 3:
+            raise ValueError(
+                f"Invalid input for AssemblyRNN: received shape {tuple(sequences_shape)}; "
+                "expected rank 3, (batch, time, features)."
+            )
+        super().build(sequences_shape, initial_state_shape)
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        cell = self.cell
+        dtype = initial_state[0].dtype
+        operators = cell.recurrence_operators(dtype)
+        h = ops.cast(cell.step_size, dtype)
+        drive = h * cell.input_drive(ops.cast(sequences, dtype))
+        # Time-major, so each step reads a contiguous slice.
+        drive = ops.transpose(drive, (1, 0, 2))
+        if mask is not None:
+            mask = ops.expand_dims(ops.transpose(ops.cast(mask, "bool"), (1, 0)), -1)
+        if self.go_backwards:
+            drive = ops.flip(drive, axis=0)
+            mask = None if mask is None else ops.flip(mask, axis=0)
+
+        def step(x, drive_t, mask_t):
+            x_next = cell.fast_step(operators, x, drive_t)
+            return x_next if mask_t is None else ops.where(mask_t, x_next, x)
+
+        # The output is the state; at a masked step both keep their previous
+        # value, or the output is zero with zero_output_for_mask.
+        x0 = initial_state[0]
+        if keras.backend.backend() == "torch" or self.unroll:
+            last, states = self._python_loop(step, x0, drive, mask)
+        else:
+            last, states = self._scan_loop(step, x0, drive, mask)
+        if self.return_sequences:
+            outputs = states
+            if mask is not None and self.zero_output_for_mask:
+                outputs = ops.where(mask, outputs, ops.zeros_like(outputs))
+            outputs = ops.transpose(outputs, (1, 0, 2))
+            return outputs[:, -1], outputs, [last]
+        last_output = last
+        if mask is not None and self.zero_output_for_mask:
+            last_output = ops.where(mask[-1], last, ops.zeros_like(last))
+        return last_output, last_output, [last]
+
+    def _python_loop(self, step, x, drive, mask):
+        drives = ops.unstack(drive, axis=0)
+        masks = [None] * len(drives) if mask is None else ops.unstack(mask, axis=0)
+        states = []
+        for drive_t, mask_t in zip(drives, masks):
+            x = step(x, drive_t, mask_t)
+            if self.return_sequences:
+                states.append(x)
+        return x, ops.stack(states, axis=0) if self.return_sequences else None
+
+    def _scan_loop(self, step, x0, drive, mask):
+        # TensorFlow's scan must emit a carry-shaped output at every step;
+        # JAX's can emit nothing, which spares a (time, batch, H) stack.
+        emit = self.return_sequences or keras.backend.backend() == "tensorflow"
+
+        def body(x, xs):
+            drive_t, mask_t = xs if mask is not None else (xs, None)
+            x = step(x, drive_t, mask_t)
+            return x, (x if emit else None)
+
+        xs = drive if mask is None else (drive, mask)
+        last, states = ops.scan(body, x0, xs, unroll=self.scan_unroll)
+        return last, states
+
+    def get_config(self):
+        config = {
+            key: value
+            for key, value in self.cell.get_config().items()
+            if key not in ("name", "trainable", "dtype")
+        }
+        base = super().get_config()
+        del base["cell"]
+        config.update(base)
+        config["scan_unroll"] = self.scan_unroll
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
