@@ -15,6 +15,7 @@ from keras_rnnofrnns.cells import (
 )
 from keras_rnnofrnns.constraints import ClipDiag, SkewSymmetric, TanhDiag
 from keras_rnnofrnns.coupling import BlockOrthogonal, SkewCoupling
+from keras_rnnofrnns.models import METHODS, method_arguments, sequence_classifier
 from keras_rnnofrnns.stability import Certificate, certify
 
 __version__ = "0.1.0"
@@ -26,9 +27,12 @@ __all__ = [
     "CONTRACTING_ACTIVATIONS",
     "Certificate",
     "ClipDiag",
+    "METHODS",
     "MODULE_WEIGHTS",
     "SkewCoupling",
     "SkewSymmetric",
     "TanhDiag",
     "certify",
+    "method_arguments",
+    "sequence_classifier",
 ]

@@ -1,0 +1,105 @@
+"""The paper's methods by name, and the sequence classifier built around them."""
+
+import keras
+
+from keras_rnnofrnns._checks import check_choice, check_int, check_positive_float
+from keras_rnnofrnns.cells.assembly_cell import AssemblyCell
+from keras_rnnofrnns.cells.assembly_rnn import AssemblyRNN
+
+# The four module strategies of the paper's Table 1, as AssemblyCell arguments.
+METHODS = {
+    "scn-3": {"module_weights": "sparse", "density": 0.03},
+    "scn-30": {"module_weights": "sparse", "density": 0.30},
+    "adadiag-tanh": {"module_weights": "tanh_diag"},
+    "adadiag-clip": {"module_weights": "clip_diag"},
+}
+
+OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
+
+
+def method_arguments(method):
+    """AssemblyCell arguments of a named method (`scn-3`, `scn-30`, `adadiag-tanh`, `adadiag-clip`)."""
+    return dict(METHODS[check_choice("method", method, tuple(METHODS))])
+
+
+def sequence_classifier(
+    method="adadiag-clip",
+    num_modules=16,
+    module_size=32,
+    coupling_blocks=20,
+    dt=0.03,
+    tau=1.0,
+    seed=0,
+    sequence_length=784,
+    input_dim=1,
+    num_classes=10,
+    learning_rate=1e-3,
+    optimizer="adam",
+    fast=True,
+    compile=True,
+):
+    """An assembly followed by a linear read-out, compiled for classification.
+
+    The model of the paper's experiments: an assembly of `num_modules` x
+    `module_size` units reads the sequence, its last state goes through a
+    `Dense(num_classes)` layer giving logits, trained with sparse categorical
+    cross-entropy and accuracy.
+
+    Args:
+        method: a key of `METHODS`.
+        num_modules, module_size, coupling_blocks, dt, tau, seed: the
+            assembly's arguments (see `AssemblyCell`).
+        sequence_length: time steps per sequence (784 for pixel MNIST), or
+            None for variable length.
+        input_dim: features per step.
+        num_classes: output classes.
+        learning_rate: > 0.
+        optimizer: one of `OPTIMIZERS`.
+        fast: use `AssemblyRNN` (sequence-level loop) rather than
+            `keras.layers.RNN(AssemblyCell)`; same results, faster.
+        compile: whether to compile the model.
+
+    Returns:
+        A `keras.Model`.
+
+    Example:
+    >>> model = sequence_classifier("adadiag-tanh", num_modules=2, module_size=4,
+    ...                             coupling_blocks=1, sequence_length=5)
+    >>> model.output_shape
+    (None, 10)
+    """
+    arguments = method_arguments(method)
+    check_int("num_classes", num_classes, 2)
+    check_int("input_dim", input_dim, 1)
+    learning_rate = check_positive_float("learning_rate", learning_rate)
+    check_choice("optimizer", optimizer, OPTIMIZERS)
+    assembly_arguments = dict(
+        num_modules=num_modules,
+        module_size=module_size,
+        coupling_blocks=coupling_blocks,
+        dt=dt,
+        tau=tau,
+        seed=seed,
+        **arguments,
+    )
+    if fast:
+        recurrent = AssemblyRNN(name="assembly", **assembly_arguments)
+    else:
+        recurrent = keras.layers.RNN(AssemblyCell(**assembly_arguments), name="assembly")
+    model = keras.Sequential(
+        [
+            keras.Input((sequence_length, input_dim)),
+            recurrent,
+            keras.layers.Dense(num_classes, name="readout"),
+        ],
+        name=f"assembly_{method}",
+    )
+    if compile:
+        model.compile(
+            optimizer=keras.optimizers.get(
+                {"class_name": optimizer, "config": {"learning_rate": learning_rate}}
+            ),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
+    return model
