@@ -55,6 +55,7 @@ class TanhDiag(keras.constraints.Constraint):
     """
 
     def __call__(self, w):
+        w = ops.convert_to_tensor(w)
         bound = largest_below_one(w.dtype)
         return ops.clip(ops.tanh(w), -bound, bound)
 
@@ -93,6 +94,9 @@ class ClipDiag(keras.constraints.Constraint):
         self.value = float(value)
 
     def __call__(self, w):
+        # Keras hands constraints the variable itself; the JAX trainer needs
+        # a plain array.
+        w = ops.convert_to_tensor(w)
         value = ops.cast(self.value, w.dtype)
         w = ops.where(w >= 1.0, value, w)
         return ops.where(w <= -1.0, -value, w)

@@ -67,6 +67,7 @@ class SkewSymmetric(keras.constraints.Constraint):
         self.metric = check_metric(metric)
 
     def __call__(self, w):
+        w = ops.convert_to_tensor(w)
         if len(w.shape) != 2 or w.shape[0] != w.shape[1]:
             _fail("w", f"tensor of shape {tuple(w.shape)}", "a square matrix")
         if self.metric is not None and self.metric.shape[0] != w.shape[0]:

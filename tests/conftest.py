@@ -1,0 +1,30 @@
+"""Shared test settings: quiet Keras, fixed seeds, the MNIST folder."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+keras.config.disable_interactive_logging()
+
+STRATEGIES = ("tanh_diag", "clip_diag", "sparse")
+
+
+@pytest.fixture(autouse=True)
+def _fixed_seeds():
+    keras.utils.set_random_seed(1234)
+    yield
+    keras.backend.clear_session()
+
+
+@pytest.fixture
+def mnist_dir():
+    path = os.environ.get("MNIST_DIR")
+    if not path:
+        pytest.skip("MNIST_DIR is not set (CI sets it to ../shared/data/mnist)")
+    return path
+
+
+def to_numpy(x):
+    return np.asarray(keras.ops.convert_to_numpy(x))

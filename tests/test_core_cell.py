@@ -1,0 +1,169 @@
+"""AssemblyCell and AssemblyRNN: arithmetic, RNN features, saving, configs."""
+
+import keras
+import numpy as np
+import pytest
+from conftest import STRATEGIES, to_numpy
+from reference import reference_matrices, reference_sequence
+
+from keras_rnnofrnns import AssemblyCell, AssemblyRNN, certify
+
+P, N, C = 4, 6, 3
+
+
+def make_inputs(batch=3, steps=9, features=2, seed=0):
+    return np.random.default_rng(seed).normal(size=(batch, steps, features)).astype("float32")
+
+
+def built_cell(strategy, **kwargs):
+    kwargs.setdefault("seed", 7)
+    cell = AssemblyCell(P, N, kwargs.pop("coupling_blocks", C), module_weights=strategy, **kwargs)
+    keras.layers.RNN(cell)(make_inputs(1, 1))
+    return cell
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_sequence_output_matches_numpy(strategy):
+    inputs = make_inputs()
+    cell = AssemblyCell(P, N, C, module_weights=strategy, density=0.3, seed=3)
+    layer = keras.layers.RNN(cell, return_sequences=True)
+    outputs = to_numpy(layer(inputs))
+    # Non-trivial parameters: bias and larger coupling so every term matters.
+    cell.bias.assign(np.linspace(-0.5, 0.5, P * N).astype("float32"))
+    cell.coupling.kernel.assign(2.0 * to_numpy(cell.coupling.kernel))
+    outputs = to_numpy(layer(inputs))
+    expected = reference_sequence(cell, inputs)
+    np.testing.assert_allclose(outputs, expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_fast_layer_matches_numpy_and_cell(strategy):
+    inputs = make_inputs()
+    fast = AssemblyRNN(P, N, C, module_weights=strategy, density=0.3, seed=3, return_sequences=True)
+    outputs = to_numpy(fast(inputs))
+    np.testing.assert_allclose(outputs, reference_sequence(fast.cell, inputs), rtol=1e-4, atol=1e-5)
+    generic = keras.layers.RNN(
+        AssemblyCell(P, N, C, module_weights=strategy, density=0.3, seed=3), return_sequences=True
+    )
+    np.testing.assert_allclose(to_numpy(generic(inputs)), outputs, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_effective_matrices_match_reference(strategy):
+    cell = built_cell(strategy, density=0.3)
+    w, coupling, _, _ = reference_matrices(cell)
+    np.testing.assert_allclose(cell.module_matrix(), w, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(cell.coupling_matrix(), coupling, rtol=1e-5, atol=1e-6)
+    assert cell.module_matrix().shape == (P * N, P * N)
+    assert to_numpy(cell.input_kernel).shape == (2, P * N)
+    assert to_numpy(cell.bias).shape == (P * N,)
+
+
+def test_output_is_next_state_and_default_hyperparameters():
+    cell = AssemblyCell(P, N, C, seed=1)
+    assert (cell.dt, cell.tau, cell.activation_name) == (0.03, 1.0, "tanh")
+    assert cell.module_weights == "tanh_diag" and cell.density == 0.03
+    layer = keras.layers.RNN(cell, return_sequences=True, return_state=True)
+    sequence, state = layer(make_inputs())
+    np.testing.assert_array_equal(to_numpy(sequence)[:, -1], to_numpy(state))
+
+
+@pytest.mark.parametrize("layer_kind", ["generic", "fast"])
+def test_go_backwards_masking_and_return_state(layer_kind):
+    inputs = make_inputs(batch=2, steps=5)
+    mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=bool)
+
+    def make(**kwargs):
+        if layer_kind == "fast":
+            return AssemblyRNN(P, N, C, seed=5, **kwargs)
+        return keras.layers.RNN(AssemblyCell(P, N, C, seed=5), **kwargs)
+
+    backwards = make(go_backwards=True)
+    reference_cell = AssemblyCell(P, N, C, seed=5)
+    keras.layers.RNN(reference_cell)(inputs)
+    expected = reference_sequence(reference_cell, inputs[:, ::-1])[:, -1]
+    np.testing.assert_allclose(to_numpy(backwards(inputs)), expected, rtol=1e-4, atol=1e-5)
+
+    masked = make(return_sequences=True, return_state=True)
+    sequence, state = masked(inputs, mask=mask)
+    unmasked_prefix = reference_sequence(reference_cell, inputs[:1, :3])[:, -1]
+    # A masked step keeps the state: the first row stops changing after step 3.
+    np.testing.assert_allclose(to_numpy(state)[0], unmasked_prefix[0], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(to_numpy(sequence)[0, 4], unmasked_prefix[0], rtol=1e-4, atol=1e-5)
+    full = reference_sequence(reference_cell, inputs[1:])[:, -1]
+    np.testing.assert_allclose(to_numpy(state)[1], full[0], rtol=1e-4, atol=1e-5)
+
+    zeroed = make(return_sequences=True, zero_output_for_mask=True)
+    np.testing.assert_array_equal(to_numpy(zeroed(inputs, mask=mask))[0, 3:], 0.0)
+
+
+@pytest.mark.parametrize("layer_kind", ["generic", "fast"])
+def test_stateful_continues_from_last_state(layer_kind):
+    inputs = make_inputs(batch=2, steps=6)
+    if layer_kind == "fast":
+        layer = AssemblyRNN(P, N, C, seed=2, stateful=True)
+        whole = AssemblyRNN(P, N, C, seed=2)
+    else:
+        layer = keras.layers.RNN(AssemblyCell(P, N, C, seed=2), stateful=True)
+        whole = keras.layers.RNN(AssemblyCell(P, N, C, seed=2))
+    layer(inputs[:, :3])
+    second = to_numpy(layer(inputs[:, 3:]))
+    np.testing.assert_allclose(second, to_numpy(whole(inputs)), rtol=1e-5, atol=1e-6)
+    layer.reset_states()
+    np.testing.assert_allclose(
+        to_numpy(layer(inputs[:, :3])), to_numpy(whole(inputs[:, :3])), rtol=1e-5, atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("layer_kind", ["generic", "fast"])
+def test_save_load_round_trip(tmp_path, strategy, layer_kind):
+    arguments = dict(module_weights=strategy, density=0.3, seed=11)
+    recurrent = (
+        AssemblyRNN(P, N, C, **arguments)
+        if layer_kind == "fast"
+        else keras.layers.RNN(AssemblyCell(P, N, C, **arguments))
+    )
+    model = keras.Sequential([keras.Input((7, 2)), recurrent, keras.layers.Dense(3)])
+    model.compile(optimizer="adam", loss="mse")
+    inputs = make_inputs(batch=4, steps=7)
+    model.fit(inputs, np.ones((4, 3), "float32"), epochs=1, verbose=0)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_allclose(to_numpy(loaded(inputs)), to_numpy(model(inputs)), rtol=1e-6, atol=1e-7)
+    assert certify(loaded).certified
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_config_round_trip(strategy):
+    cell = AssemblyCell(P, N, C, module_weights=strategy, seed=None, kernel_regularizer="l2")
+    config = cell.get_config()
+    assert isinstance(config["seed"], int)
+    assert config["coupling_blocks"] == [list(pair) for pair in cell.coupling_pairs]
+    clone = AssemblyCell.from_config(config)
+    assert clone.get_config() == config
+    assert clone.coupling_pairs == cell.coupling_pairs
+    fast = AssemblyRNN(P, N, C, module_weights=strategy, seed=4, return_sequences=True)
+    fast_config = fast.get_config()
+    assert AssemblyRNN.from_config(fast_config).get_config() == fast_config
+    serialized = keras.saving.serialize_keras_object(cell)
+    assert keras.saving.deserialize_keras_object(serialized).get_config() == config
+
+
+def test_pairs_reproducible_from_seed_and_explicit_pairs():
+    first = AssemblyCell(16, 2, 20, seed=9).coupling_pairs
+    assert first == AssemblyCell(16, 2, 20, seed=9).coupling_pairs
+    assert first != AssemblyCell(16, 2, 20, seed=10).coupling_pairs
+    assert len(first) == 20 and all(i < j for i, j in first)
+    explicit = AssemblyCell(4, 2, [(2, 0), (1, 3)], seed=0).coupling_pairs
+    assert explicit == ((0, 2), (1, 3))
+    assert AssemblyCell(4, 2, 0, seed=0).coupling_pairs == ()
+    assert len(AssemblyCell(4, 2, 6, seed=0).coupling_pairs) == 6
+
+
+def test_same_seed_same_initial_weights():
+    weights = [to_numpy(w) for w in built_cell("tanh_diag", seed=21).weights]
+    again = [to_numpy(w) for w in built_cell("tanh_diag", seed=21).weights]
+    for a, b in zip(weights, again):
+        np.testing.assert_array_equal(a, b)

@@ -1,0 +1,267 @@
+"""Stability by construction: training, extreme parameters, constraints, certify."""
+
+import keras
+import numpy as np
+import pytest
+from conftest import STRATEGIES, to_numpy
+
+from keras_rnnofrnns import (
+    AssemblyCell,
+    AssemblyRNN,
+    ClipDiag,
+    SkewCoupling,
+    SkewSymmetric,
+    TanhDiag,
+    certify,
+)
+from keras_rnnofrnns.modules import contraction_metric, sparse_contracting_blocks, spectral_radius
+
+P, N, C = 4, 6, 4
+
+
+def classifier(strategy, layer_kind="fast", optimizer="adam", learning_rate=0.05, seed=3):
+    arguments = dict(module_weights=strategy, density=0.3, seed=seed)
+    recurrent = (
+        AssemblyRNN(P, N, C, **arguments)
+        if layer_kind == "fast"
+        else keras.layers.RNN(AssemblyCell(P, N, C, **arguments))
+    )
+    model = keras.Sequential([keras.Input((8, 1)), recurrent, keras.layers.Dense(2)])
+    model.compile(
+        optimizer=keras.optimizers.get({"class_name": optimizer, "config": {"learning_rate": learning_rate}}),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    return model, recurrent.cell
+
+
+def toy_data(count=32, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(count, 8, 1)).astype("float32")
+    return x, (x.sum(axis=(1, 2)) > 0).astype("int32")
+
+
+def snapshot(cell):
+    return {w.path: to_numpy(w).copy() for w in cell.weights}
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("layer_kind", ["generic", "fast"])
+def test_training_moves_trainable_parts_only_and_stays_finite(strategy, layer_kind):
+    model, cell = classifier(strategy, layer_kind, optimizer="sgd")
+    before = snapshot(cell)
+    x, y = toy_data()
+    history = model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    after = snapshot(cell)
+    trainable = {w.path for w in cell.trainable_weights}
+    for path, value in before.items():
+        changed = not np.array_equal(value, after[path])
+        assert changed == (path in trainable), path
+        assert np.all(np.isfinite(after[path])), path
+    expected = {"input_kernel", "bias", "kernel"} | (
+        set() if strategy == "sparse" else {"module_kernel"}
+    )
+    assert {path.split("/")[-1] for path in trainable} == expected
+    assert certify(cell).certified
+
+
+def _extreme_values(cell, sign):
+    cell.coupling.kernel.assign(sign * 50.0 * np.ones(cell.coupling.kernel.shape, "float32"))
+    if cell.module_weights != "sparse":
+        cell.module_kernel.assign(sign * 50.0 * np.ones(cell.module_kernel.shape, "float32"))
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_extreme_parameters_and_an_optimizer_step_keep_the_guarantee(strategy, sign):
+    model, cell = classifier(strategy, learning_rate=1.0)
+    fixed_before = to_numpy(cell.module_kernel).copy()
+    _extreme_values(cell, sign)
+    x, y = toy_data(16)
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    if strategy == "sparse":
+        assert np.array_equal(to_numpy(cell.module_kernel), fixed_before)
+    else:
+        diagonal = to_numpy(cell.module_diagonal())
+        assert diagonal.dtype == np.float32
+        assert np.all(np.abs(diagonal) < 1.0)
+        if strategy == "clip_diag":
+            # The projection ran after the step: the variable itself is valid.
+            np.testing.assert_allclose(np.abs(to_numpy(cell.module_kernel)), 0.99)
+    metric = cell.contraction_metric()
+    coupling = cell.coupling_matrix().astype(np.float64)
+    residual = metric[:, None] * coupling + coupling.T * metric[None, :]
+    scale = np.abs(coupling).max() * metric.max()
+    assert np.abs(residual).max() <= 1e-6 * scale
+    certificate = certify(model)
+    assert certificate.certified and certificate.contraction_rate > 0
+    assert np.all(certificate.module_bound < 1.0)
+
+
+def test_euler_contracting_is_reported_honestly():
+    cell = AssemblyCell(P, N, C, module_weights="tanh_diag", seed=0)
+    keras.layers.RNN(cell)(np.zeros((1, 2, 1), "float32"))
+    cell.module_kernel.assign(np.zeros(P * N, "float32"))
+    small = certify(cell)
+    assert small.certified and small.euler_contracting and small.euler_bound < 1
+
+    cell.coupling.kernel.assign(100.0 * to_numpy(cell.coupling.kernel))
+    large = certify(cell)
+    assert large.certified and not large.euler_contracting and large.euler_bound > 1
+    # The discrete map really expands: at x = 0 its Jacobian
+    # (1 - h) I + h (W + L) has an eigenvalue outside the unit circle.
+    h = cell.step_size
+    jacobian = (1 - h) * np.eye(P * N) + h * (cell.module_matrix() + cell.coupling_matrix())
+    assert spectral_radius(jacobian) > 1.0
+    text = str(large)
+    assert "CERTIFIED" in text and "not proven contracting" in text
+
+
+def test_certify_finds_the_cell_and_rejects_other_objects():
+    model, cell = classifier("sparse")
+    model(np.zeros((1, 8, 1), "float32"))
+    assert certify(model).module_weights == "sparse"
+    assert certify(model.layers[0]).metric.shape == (P * N,)
+    with pytest.raises(ValueError, match="cell_or_model"):
+        certify(keras.layers.Dense(2))
+    with pytest.raises(ValueError, match="not built"):
+        certify(AssemblyCell(P, N, C, seed=0))
+    two = keras.Sequential(
+        [keras.Input((3, 1)), AssemblyRNN(2, 2, 1, seed=0, return_sequences=True), AssemblyRNN(2, 2, 1, seed=1)]
+    )
+    with pytest.raises(ValueError, match="holds 2 AssemblyCells"):
+        certify(two)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
+def test_tanh_diag_strictly_inside_unit_interval_in_every_dtype(dtype):
+    raw = keras.ops.cast(keras.ops.convert_to_tensor([-50.0, -9.6, 0.0, 9.6, 50.0]), dtype)
+    values = to_numpy(keras.ops.cast(TanhDiag()(raw), "float32"))
+    assert np.all(np.abs(values) < 1.0)
+    assert values[2] == 0.0
+
+
+def test_clip_diag_rule():
+    values = to_numpy(ClipDiag()(keras.ops.convert_to_tensor([-2.0, -1.0, -0.5, 0.99, 1.0, 7.0])))
+    np.testing.assert_allclose(values, [-0.99, -0.99, -0.5, 0.99, 0.99, 0.99], rtol=1e-7)
+    assert ClipDiag.from_config(ClipDiag(0.9).get_config()).value == 0.9
+    with pytest.raises(ValueError, match="value"):
+        ClipDiag(1.0)
+
+
+def test_mixed_precision_keeps_diagonals_inside():
+    cell = AssemblyCell(P, N, C, module_weights="clip_diag", seed=0, dtype="mixed_bfloat16")
+    layer = keras.layers.RNN(cell, dtype="mixed_bfloat16")
+    output = layer(np.ones((2, 3, 1), "float32"))
+    assert keras.backend.standardize_dtype(output.dtype) == "bfloat16"
+    cell.module_kernel.assign(np.full(P * N, 0.9999, "float32"))  # rounds to 1 in bfloat16
+    diagonal = to_numpy(keras.ops.cast(cell.module_diagonal("bfloat16"), "float32"))
+    assert np.all(np.abs(diagonal) < 1.0)
+
+
+def test_skew_symmetric_projection():
+    rng = np.random.default_rng(0)
+    w = keras.ops.convert_to_tensor(rng.normal(size=(5, 5)).astype("float32"))
+    metric = rng.uniform(0.5, 2.0, size=5)
+    for constraint, p in [(SkewSymmetric(), np.ones(5)), (SkewSymmetric(metric), metric)]:
+        projected = to_numpy(constraint(w))
+        residual = p[:, None] * projected + projected.T * p[None, :]
+        np.testing.assert_allclose(residual, 0.0, atol=1e-5)
+        np.testing.assert_allclose(to_numpy(constraint(projected)), projected, atol=1e-6)
+        clone = SkewSymmetric.from_config(constraint.get_config())
+        np.testing.assert_allclose(to_numpy(clone(w)), projected, atol=1e-7)
+    with pytest.raises(ValueError, match="square"):
+        SkewSymmetric()(keras.ops.ones((2, 3)))
+    with pytest.raises(ValueError, match="metric"):
+        SkewSymmetric([1.0, -1.0])
+
+
+def test_constraints_serialise_through_keras():
+    for constraint in (TanhDiag(), ClipDiag(0.95), SkewSymmetric([1.0, 2.0])):
+        restored = keras.constraints.deserialize(keras.constraints.serialize(constraint))
+        assert type(restored) is type(constraint)
+        assert restored.get_config() == constraint.get_config()
+
+
+@pytest.mark.parametrize("with_metric", [False, True])
+def test_skew_coupling_on_its_own(with_metric):
+    metric = np.random.default_rng(1).uniform(0.5, 2.0, size=12) if with_metric else None
+    layer = SkewCoupling(4, 3, [(0, 1), (3, 1)], metric=metric, seed=0)
+    states = np.random.default_rng(2).normal(size=(5, 12)).astype("float32")
+    out = to_numpy(layer(states))
+    coupling = layer.coupling_matrix()
+    np.testing.assert_allclose(out, states @ coupling.T, rtol=1e-5, atol=1e-6)
+    p = np.ones(12) if metric is None else metric
+    np.testing.assert_allclose(p[:, None] * coupling + coupling.T * p[None, :], 0.0, atol=1e-5)
+    assert np.all(coupling[0:3, 0:3] == 0) and np.all(coupling[6:9, :] == 0)
+    blocks = to_numpy(layer.kernel)
+    np.testing.assert_allclose(blocks[0] @ blocks[0].T, np.eye(3), atol=1e-5)
+    clone = SkewCoupling.from_config(layer.get_config())
+    assert clone.pairs == ((0, 1), (1, 3))
+    empty = SkewCoupling(3, 2, 0)
+    np.testing.assert_array_equal(to_numpy(empty(np.ones((2, 6), "float32"))), 0.0)
+    with pytest.raises(ValueError, match="states"):
+        layer(np.ones((5, 11), "float32"))
+
+
+def test_sparse_blocks_meet_theorem_one_with_a_well_conditioned_metric():
+    for density in (0.03, 0.3, 1.0):
+        blocks = sparse_contracting_blocks(16, 32, density, seed=0)
+        again = sparse_contracting_blocks(16, 32, density, seed=0)
+        assert np.array_equal(blocks, again)
+        assert not np.array_equal(blocks, sparse_contracting_blocks(16, 32, density, seed=1))
+        for block in blocks:
+            assert np.all(np.diag(block) == 0)
+            assert spectral_radius(np.abs(block)) <= 0.9 + 1e-9
+            metric = contraction_metric(block)
+            assert np.all(metric > 0) and metric.max() / metric.min() < 100
+            m = np.abs(block) - np.eye(32)
+            assert np.linalg.eigvalsh(metric[:, None] * m + m.T * metric[None, :]).max() < 0
+        nonzero = np.mean(blocks != 0) * 32 / 31
+        assert abs(nonzero - density) < 0.05
+
+
+BAD_ARGUMENTS = [
+    ({"num_modules": 0}, "num_modules"),
+    ({"module_size": 0}, "module_size"),
+    ({"num_modules": 2.5}, "num_modules"),
+    ({"coupling_blocks": 7}, "coupling_blocks"),
+    ({"coupling_blocks": -1}, "coupling_blocks"),
+    ({"coupling_blocks": [(0, 4)]}, "out of range"),
+    ({"coupling_blocks": [(1, 1)]}, "itself"),
+    ({"coupling_blocks": [(0, 1), (1, 0)]}, "repeated"),
+    ({"coupling_blocks": "3"}, "coupling_blocks"),
+    ({"dt": 0.0}, "dt"),
+    ({"dt": -0.1}, "dt"),
+    ({"tau": 0}, "tau"),
+    ({"density": 0.0}, "density"),
+    ({"density": 1.5}, "density"),
+    ({"module_weights": "dense"}, "module_weights"),
+    ({"activation": "elu"}, "activation"),
+    ({"seed": -1}, "seed"),
+]
+
+
+@pytest.mark.parametrize("override, message", BAD_ARGUMENTS)
+def test_bad_arguments_raise_clear_errors(override, message):
+    arguments = {"num_modules": 4, "module_size": 2, "coupling_blocks": 2, "seed": 0}
+    arguments.update(override)
+    with pytest.raises(ValueError, match=message) as error:
+        AssemblyCell(**arguments)
+    key = next(iter(override))
+    assert key in str(error.value) and "expected" in str(error.value)
+
+
+def test_wrong_input_rank_raises():
+    with pytest.raises(ValueError, match="rank 3"):
+        AssemblyRNN(2, 2, 1, seed=0)(np.zeros((2, 3), "float32"))
+    with pytest.raises(ValueError, match="AssemblyCell"):
+        keras.layers.RNN(AssemblyCell(2, 2, 1, seed=0))(np.zeros((2, 3, 4, 1), "float32"))
+    with pytest.raises(ValueError, match="scan_unroll"):
+        AssemblyRNN(2, 2, 1, scan_unroll=0)
+
+
+def test_contracting_activations_are_accepted():
+    for name in ("tanh", "relu", "sigmoid", "hard_tanh", "linear"):
+        assert AssemblyCell(2, 2, 1, activation=name, seed=0).activation_name == name
+    assert AssemblyCell(2, 2, 1, activation=keras.activations.relu, seed=0).activation_name == "relu"
