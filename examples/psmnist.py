@@ -1,0 +1,13 @@
+"""Permuted sequential MNIST: one fixed pixel permutation, then 784 steps.
+
+    python examples/psmnist.py --quick     # a couple of minutes on a CPU
+    python examples/psmnist.py             # the paper's full psMNIST grid
+    python examples/psmnist.py --help
+
+All the code is in `keras_rnnofrnns.experiments.runner`.
+"""
+
+from keras_rnnofrnns.experiments import main
+
+if __name__ == "__main__":
+    main("psmnist")

@@ -1,0 +1,13 @@
+"""Sequential MNIST (784 pixels, one per step) with assemblies of RNN modules.
+
+    python examples/smnist.py --quick      # a couple of minutes on a CPU
+    python examples/smnist.py              # the paper's full sMNIST grid
+    python examples/smnist.py --help
+
+All the code is in `keras_rnnofrnns.experiments.runner`.
+"""
+
+from keras_rnnofrnns.experiments import main
+
+if __name__ == "__main__":
+    main("smnist")

@@ -1,0 +1,50 @@
+"""The paper's sMNIST / psMNIST experiments: protocol, run records, figures, table.
+
+`examples/smnist.py`, `examples/psmnist.py` and `examples/table.py` are thin
+fronts over `main`, `table_main` and the functions below. matplotlib is only
+imported when a figure is drawn.
+"""
+
+from keras_rnnofrnns.experiments.callbacks import EpochTimer, ResumedEarlyStopping
+from keras_rnnofrnns.experiments.figures import plot_assembly
+from keras_rnnofrnns.experiments.records import (
+    RECORD_KEYS,
+    load_records,
+    summarize,
+    write_summary,
+)
+from keras_rnnofrnns.experiments.runner import (
+    PAPER_DEFAULTS,
+    QUICK_DEFAULTS,
+    TASKS,
+    Protocol,
+    build_parser,
+    main,
+    parse_protocol,
+    run_protocol,
+    train_run,
+)
+from keras_rnnofrnns.experiments.table import PAPER_TABLE, render_table
+from keras_rnnofrnns.experiments.table import main as table_main
+
+__all__ = [
+    "EpochTimer",
+    "PAPER_DEFAULTS",
+    "PAPER_TABLE",
+    "Protocol",
+    "QUICK_DEFAULTS",
+    "RECORD_KEYS",
+    "ResumedEarlyStopping",
+    "TASKS",
+    "build_parser",
+    "load_records",
+    "main",
+    "parse_protocol",
+    "plot_assembly",
+    "render_table",
+    "run_protocol",
+    "summarize",
+    "table_main",
+    "train_run",
+    "write_summary",
+]

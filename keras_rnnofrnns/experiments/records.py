@@ -1,0 +1,342 @@
+"""Run records: one JSON file per training run, and their summary over seeds.
+
+A record is a plain JSON object written by `keras_rnnofrnns.experiments.runner`
+(see `RECORD_KEYS`). It is always written whole through a temporary file and
+`os.replace`, so a crash never leaves a half-written record behind, and it is
+rewritten after every epoch with `finished: false` so that an interrupted run
+can be inspected and resumed.
+"""
+
+import csv
+import datetime
+import importlib
+import json
+import math
+import os
+import platform
+import sys
+
+import keras
+
+# Keys every record holds (more may be present).
+RECORD_KEYS = (
+    "task",
+    "method",
+    "coupling_blocks",
+    "seed",
+    "num_modules",
+    "module_size",
+    "dt",
+    "config",
+    "epochs_run",
+    "best_epoch",
+    "test_accuracy",
+    "history",
+    "epoch_seconds",
+    "stopped_early",
+    "finished",
+    "backend",
+    "keras_version",
+    "backend_version",
+    "device",
+    "command",
+    "date",
+    "validation_split_note",
+)
+
+# Settings that make two runs comparable: runs are averaged together only
+# when all of these agree.
+PROTOCOL_KEYS = (
+    "num_modules",
+    "module_size",
+    "dt",
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "optimizer",
+    "lr_drops",
+    "patience",
+    "limit_train",
+    "limit_test",
+    "row_wise",
+    "permutation_seed",
+)
+
+SUMMARY_FILE = "summary.json"
+
+
+def run_name(task, method, coupling_blocks, seed):
+    """The file stem of one run: `<task>_<method>_C<C>_seed<seed>`.
+
+    Example:
+    >>> run_name("psmnist", "adadiag-clip", 20, 0)
+    'psmnist_adadiag-clip_C20_seed0'
+    """
+    return f"{task}_{method}_C{coupling_blocks}_seed{seed}"
+
+
+def write_json(path, data):
+    """Writes `data` as JSON to `path` atomically (temporary file + `os.replace`).
+
+    Args:
+        path: destination file.
+        data: a JSON-serialisable object.
+
+    Example:
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "r.json")
+    >>> write_json(path, {"a": 1})
+    >>> read_json(path)
+    {'a': 1}
+    """
+    temporary = f"{path}.tmp"
+    with open(temporary, "w") as f:
+        json.dump(data, f, indent=2, sort_keys=False)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temporary, path)
+
+
+def read_json(path):
+    """Reads a JSON file; returns None when it does not exist.
+
+    Raises:
+        ValueError: if the file exists but is not valid JSON.
+    """
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"Invalid record file {path!r}: it is not valid JSON ({exc}). "
+            "Delete it to run that configuration again."
+        ) from exc
+
+
+def _number(text):
+    if text in ("", "NA", None):
+        return None
+    return float(text)
+
+
+def history_from_csv(path):
+    """The per-epoch logs that `keras.callbacks.CSVLogger` wrote, one dict per epoch.
+
+    A run resumed by `BackupAndRestore` appends to the same CSV file, and an
+    epoch whose backup was not yet saved when the run died is trained and
+    logged again: for each epoch the last row wins, so every epoch appears
+    exactly once, in order.
+
+    Args:
+        path: the CSV file; a missing file means no epochs.
+
+    Returns:
+        A list of dicts with an int `"epoch"` and float (or None) values.
+
+    Example:
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "log.csv")
+    >>> with open(path, "w") as f:
+    ...     _ = f.write("epoch,loss\\n0,2.0\\n1,1.5\\n1,1.4\\n")
+    >>> history_from_csv(path)
+    [{'epoch': 0, 'loss': 2.0}, {'epoch': 1, 'loss': 1.4}]
+    """
+    if not os.path.exists(path):
+        return []
+    rows = {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            if row.get("epoch") in (None, "", "epoch"):
+                continue
+            epoch = int(row.pop("epoch"))
+            rows[epoch] = {"epoch": epoch, **{k: _number(v) for k, v in row.items()}}
+    return [rows[epoch] for epoch in sorted(rows)]
+
+
+def history_columns(rows):
+    """Per-epoch rows turned into a Keras-`History`-like dict of lists."""
+    keys = []
+    for row in rows:
+        keys.extend(k for k in row if k not in keys)
+    return {key: [row.get(key) for row in rows] for key in keys}
+
+
+def device_name():
+    """The accelerator the current backend computes on, or `"cpu"`.
+
+    Imports the backend's own module only when asked, since `keras` has
+    already loaded it.
+    """
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return jax.devices()[0].device_kind
+    if backend == "torch":
+        import torch
+
+        return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if gpus:
+            details = tf.config.experimental.get_device_details(gpus[0])
+            return details.get("device_name", gpus[0].name)
+    return "cpu"
+
+
+def environment():
+    """Where and how a run was made: backend, versions, device, command, date."""
+    backend = keras.backend.backend()
+    try:
+        backend_version = importlib.import_module(backend).__version__
+    except (ImportError, AttributeError):
+        backend_version = None
+    return {
+        "backend": backend,
+        "keras_version": keras.__version__,
+        "backend_version": backend_version,
+        "python_version": platform.python_version(),
+        "device": device_name(),
+        "command": " ".join([sys.executable, *sys.argv]),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _record_files(paths):
+    for path in paths:
+        if os.path.isfile(path):
+            yield path
+            continue
+        if not os.path.isdir(path):
+            raise ValueError(
+                f"Invalid `paths`: received {path!r}; expected existing record "
+                "files or folders holding them."
+            )
+        for folder, _, files in sorted(os.walk(path)):
+            for name in sorted(files):
+                if name.endswith(".json") and name != SUMMARY_FILE:
+                    yield os.path.join(folder, name)
+
+
+def load_records(paths, finished_only=True):
+    """Reads the run records in the given files and folders (searched recursively).
+
+    JSON files that are not run records (no `task` and `test_accuracy`),
+    runs without any accuracy, and `summary.json` files are passed over.
+
+    Args:
+        paths: a path or a list of record files and folders.
+        finished_only: keep only records of runs that ran to their end.
+
+    Returns:
+        A list of record dicts, each with the extra key `"path"`.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    records = []
+    for path in _record_files([os.fspath(p) for p in paths]):
+        record = read_json(path)
+        if not isinstance(record, dict) or record.get("test_accuracy") is None:
+            continue
+        if "task" not in record:
+            continue
+        if finished_only and not record.get("finished"):
+            continue
+        records.append({**record, "path": path})
+    return records
+
+
+def _mean_std(values):
+    mean = sum(values) / len(values)
+    # Population standard deviation (numpy's default, ddof=0) over the seeds.
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+    return mean, std
+
+
+def summarize(records):
+    """Mean and standard deviation of the best test accuracy over seeds.
+
+    Runs are grouped by task, method, coupling blocks and the settings in
+    `PROTOCOL_KEYS`, so runs made with other settings are never averaged
+    together.
+
+    Args:
+        records: run records (see `load_records`).
+
+    Returns:
+        A list of dicts, one per group, sorted by task, method and C, with
+        keys `task`, `method`, `coupling_blocks`, `protocol` (the shared
+        settings), `runs`, `seeds`, `test_accuracy` (per seed), `mean`, `std`
+        (ddof=0) and `epochs_run`.
+
+    Example:
+    >>> records = [dict(task="smnist", method="scn-3", coupling_blocks=5, seed=s,
+    ...                 test_accuracy=a, epochs_run=3, config={})
+    ...            for s, a in ((0, 0.8), (1, 0.9))]
+    >>> group, = summarize(records)
+    >>> group["runs"], round(group["mean"], 3), round(group["std"], 3)
+    (2, 0.85, 0.05)
+    """
+    groups = {}
+    for record in records:
+        protocol = {k: record.get("config", {}).get(k) for k in PROTOCOL_KEYS}
+        key = (
+            record["task"],
+            record["method"],
+            record["coupling_blocks"],
+            json.dumps(protocol, sort_keys=True),
+        )
+        groups.setdefault(key, (protocol, []))[1].append(record)
+    summary = []
+    for (task, method, coupling_blocks, _), (protocol, members) in sorted(groups.items()):
+        members = sorted(members, key=lambda r: r["seed"])
+        accuracies = [r["test_accuracy"] for r in members]
+        mean, std = _mean_std(accuracies)
+        summary.append(
+            {
+                "task": task,
+                "method": method,
+                "coupling_blocks": coupling_blocks,
+                "protocol": protocol,
+                "runs": len(members),
+                "seeds": [r["seed"] for r in members],
+                "test_accuracy": accuracies,
+                "mean": mean,
+                "std": std,
+                "epochs_run": [r["epochs_run"] for r in members],
+            }
+        )
+    return summary
+
+
+def write_summary(folder, records):
+    """Writes `summary.json` (see `summarize`) into `folder` and returns its groups."""
+    groups = summarize(records)
+    write_json(
+        os.path.join(folder, SUMMARY_FILE),
+        {
+            "groups": groups,
+            "std": "population standard deviation (ddof=0) over seeds",
+            "records": sorted(os.path.basename(r["path"]) for r in records if "path" in r),
+        },
+    )
+    return groups
+
+
+def format_summary(groups):
+    """The summary groups as a short markdown table (accuracy in percent)."""
+    lines = [
+        "| task | method | C | runs | test accuracy (%) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for g in groups:
+        lines.append(
+            f"| {g['task']} | {g['method']} | {g['coupling_blocks']} | {g['runs']} | "
+            f"{100 * g['mean']:.2f} ± {100 * g['std']:.2f} |"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,635 @@
+"""The paper's experiment protocol on sMNIST and psMNIST, as a library and a command line.
+
+One invocation trains every (method, coupling blocks C, seed) combination it
+is given on one task, the way the paper's Table 1 was made: an assembly of 16
+modules x 32 units, dt = 0.03, at most 200 epochs, early stopping on a plateau
+of the validation accuracy, three runs, and — as in the paper — the test
+split used as the validation data (so the reported accuracy is the best test
+accuracy over the epochs). `examples/smnist.py` and `examples/psmnist.py` are
+thin fronts over `main`.
+
+Per run it writes into the output folder, named `<task>_<method>_C<C>_seed<seed>`:
+
+- `.json`: the run record (see `keras_rnnofrnns.experiments.records`),
+  rewritten after every epoch and marked `finished` at the end;
+- `.keras`: the model of the best epoch (`ModelCheckpoint`);
+- `.png`: the recurrent matrix W + L and the coupling blocks of that model;
+- `.csv`: the per-epoch logs (`CSVLogger`);
+- `_backup/`: the `BackupAndRestore` state while the run is unfinished.
+
+Running the same command again resumes an interrupted run at its last
+completed epoch and skips finished ones. Per invocation, `summary.json` holds
+the mean and standard deviation over seeds of every group of runs in the
+folder.
+"""
+
+import argparse
+import dataclasses
+import functools
+import os
+import shutil
+
+import keras
+
+from keras_rnnofrnns._checks import check_choice, check_int, check_positive_float
+from keras_rnnofrnns.coupling.topology import max_coupling_blocks
+from keras_rnnofrnns.data.mnist import load_sequential_mnist
+from keras_rnnofrnns.experiments.callbacks import EpochTimer, ResumedEarlyStopping
+from keras_rnnofrnns.experiments.figures import plot_assembly
+from keras_rnnofrnns.experiments.records import (
+    PROTOCOL_KEYS,
+    environment,
+    format_summary,
+    history_columns,
+    history_from_csv,
+    load_records,
+    read_json,
+    run_name,
+    write_json,
+    write_summary,
+)
+from keras_rnnofrnns.models import METHODS, OPTIMIZERS, sequence_classifier
+from keras_rnnofrnns.stability.certificate import certify
+
+# Task name -> whether the pixels are permuted.
+TASKS = {"smnist": False, "psmnist": True}
+
+# The paper's Table 1 protocol. The paper gives neither the optimizer, the
+# learning rate, the batch size, the learning-rate schedule nor the early
+# stopping patience: those defaults are ours.
+PAPER_DEFAULTS = {
+    "methods": tuple(METHODS),
+    "coupling_blocks": (5, 20),
+    "seeds": (0, 1, 2),
+    "num_modules": 16,
+    "module_size": 32,
+    "dt": 0.03,
+    "epochs": 200,
+    "batch_size": 128,
+    "learning_rate": 1e-3,
+    "optimizer": "adam",
+    "lr_drops": (80, 150),
+    "patience": 20,
+    "limit_train": None,
+    "limit_test": None,
+}
+
+# --quick: one small run that learns within minutes on a laptop CPU. Measured
+# with JAX on 2 shared CPU cores: 55 % (sMNIST) and 38 % (psMNIST) best test
+# accuracy on the first 1000 test images after 3 epochs, about a minute each.
+# Any flag given explicitly overrides these.
+QUICK_DEFAULTS = {
+    **PAPER_DEFAULTS,
+    "methods": ("adadiag-tanh",),
+    "coupling_blocks": (5,),
+    "seeds": (0,),
+    "num_modules": 4,
+    "module_size": 16,
+    "epochs": 3,
+    "learning_rate": 1e-2,
+    "limit_train": 4000,
+    "limit_test": 1000,
+}
+
+VALIDATION_NOTE = (
+    "As in the paper, the test split is the validation data: early stopping and "
+    "the choice of the best epoch look at test accuracy, and test_accuracy is "
+    "the best validation (= test) accuracy over the epochs."
+)
+
+_IMAGE_SIDE = 28
+
+
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+    """The settings of one invocation: a task and the grid of runs to make on it.
+
+    Build it with `Protocol.create` (which checks every value) or from the
+    command line with `parse_protocol`.
+
+    Attributes:
+        task: `"smnist"` or `"psmnist"`.
+        methods: keys of `keras_rnnofrnns.METHODS`.
+        coupling_blocks: values of C, each from 0 to p(p-1)/2.
+        seeds: one run per seed (model initialisation, coupled pairs, sparse
+            modules and the shuffling of the training data).
+        num_modules, module_size, dt: the assembly.
+        epochs: the most epochs per run.
+        batch_size, learning_rate, optimizer: the training.
+        lr_drops: epochs at which the learning rate is multiplied by 0.1.
+        patience: epochs without a new best validation accuracy before early
+            stopping; 0 turns early stopping off.
+        limit_train, limit_test: keep only the first examples of each split,
+            or None for all.
+        row_wise: read each image as 28 steps of 28 pixels instead of 784
+            steps of one pixel (a speed option, not the paper's task).
+        permutation_seed: seed of the psMNIST pixel permutation.
+        data_dir: MNIST folder, or None for the `MNIST_DIR` variable.
+        output: the results folder.
+        quick: whether the quick defaults were used.
+        verbose: `fit` verbosity (0, 1 progress bar, 2 one line per epoch).
+    """
+
+    task: str
+    methods: tuple
+    coupling_blocks: tuple
+    seeds: tuple
+    num_modules: int
+    module_size: int
+    dt: float
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    optimizer: str
+    lr_drops: tuple
+    patience: int
+    limit_train: int = None
+    limit_test: int = None
+    row_wise: bool = False
+    permutation_seed: int = 0
+    data_dir: str = None
+    output: str = None
+    quick: bool = False
+    verbose: int = 1
+
+    @classmethod
+    def create(cls, task, quick=False, **settings):
+        """A checked `Protocol`; settings left out (or None) take the paper's
+        defaults, or the quick ones when `quick` is True.
+
+        Example:
+        >>> protocol = Protocol.create("psmnist", quick=True, epochs=1)
+        >>> protocol.methods, protocol.num_modules, protocol.epochs
+        (('adadiag-tanh',), 4, 1)
+        """
+        check_choice("task", task, tuple(TASKS))
+        defaults = QUICK_DEFAULTS if quick else PAPER_DEFAULTS
+        values = {k: v for k, v in settings.items() if v is not None}
+        values = {**defaults, **values}
+        values.setdefault("output", os.path.join("runs", task + ("-quick" if quick else "")))
+        protocol = cls(task=task, quick=bool(quick), **values)
+        protocol._check()
+        return protocol
+
+    def _check(self):
+        for method in self.methods:
+            check_choice("method", method, tuple(METHODS))
+        check_int("num_modules", self.num_modules, 1)
+        check_int("module_size", self.module_size, 1)
+        for blocks in self.coupling_blocks:
+            check_int("coupling_blocks", blocks, 0, max_coupling_blocks(self.num_modules))
+        for seed in self.seeds:
+            check_int("seed", seed, 0)
+        check_positive_float("dt", self.dt)
+        check_int("epochs", self.epochs, 1)
+        check_int("batch_size", self.batch_size, 1)
+        check_positive_float("learning_rate", self.learning_rate)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        for epoch in self.lr_drops:
+            check_int("lr_drops", epoch, 1)
+        check_int("patience", self.patience, 0)
+        for name in ("limit_train", "limit_test"):
+            if getattr(self, name) is not None:
+                check_int(name, getattr(self, name), 1)
+        check_int("permutation_seed", self.permutation_seed, 0)
+        check_choice("verbose", self.verbose, (0, 1, 2))
+        check_choice("row_wise", self.row_wise, (False, True))
+        if not self.methods or not self.coupling_blocks or not self.seeds:
+            raise ValueError(
+                "Invalid protocol: received no method, C or seed to run "
+                f"(methods={self.methods!r}, coupling_blocks={self.coupling_blocks!r}, "
+                f"seeds={self.seeds!r}); expected at least one of each."
+            )
+
+    def run_config(self):
+        """The settings stored in each record's `config` (those that make runs comparable)."""
+        config = {key: getattr(self, key) for key in PROTOCOL_KEYS}
+        config["lr_drops"] = list(self.lr_drops)
+        config["quick"] = self.quick
+        return config
+
+
+def step_decay(epoch, learning_rate=None, *, initial, drops):
+    """The learning rate at `epoch`: `initial` times 0.1 per drop epoch reached.
+
+    Example:
+    >>> [step_decay(e, initial=1.0, drops=(2, 4)) for e in range(5)]
+    [1.0, 1.0, 0.1, 0.1, 0.010000000000000002]
+    """
+    return float(initial * 0.1 ** sum(epoch >= drop for drop in drops))
+
+
+def load_task_data(protocol):
+    """The task's train and test arrays: `(x_train, y_train, x_test, y_test, source)`."""
+    data = load_sequential_mnist(
+        protocol.data_dir,
+        permuted=TASKS[protocol.task],
+        permutation_seed=protocol.permutation_seed,
+        limit_train=protocol.limit_train,
+        limit_test=protocol.limit_test,
+    )
+    x_train, x_test = data.x_train, data.x_test
+    if protocol.row_wise:
+        x_train = x_train.reshape(len(x_train), _IMAGE_SIDE, _IMAGE_SIDE)
+        x_test = x_test.reshape(len(x_test), _IMAGE_SIDE, _IMAGE_SIDE)
+    return x_train, data.y_train, x_test, data.y_test, data.source
+
+
+class _Run:
+    """One (method, C, seed) run of a protocol: its files, callbacks and record."""
+
+    def __init__(self, protocol, method, coupling_blocks, seed):
+        self.protocol = protocol
+        self.method = method
+        self.coupling_blocks = coupling_blocks
+        self.seed = seed
+        self.name = run_name(protocol.task, method, coupling_blocks, seed)
+        stem = os.path.join(protocol.output, self.name)
+        self.record_path = stem + ".json"
+        self.model_path = stem + ".keras"
+        self.figure_path = stem + ".png"
+        self.csv_path = stem + ".csv"
+        self.backup_dir = stem + "_backup"
+
+    def record(self, rows, stopped_early, finished, source, **extra):
+        history = history_columns(rows)
+        accuracy = [a for a in history.get("val_accuracy", []) if a is not None]
+        best = max(accuracy) if accuracy else None
+        protocol = self.protocol
+        record = {
+            "task": protocol.task,
+            "method": self.method,
+            "coupling_blocks": self.coupling_blocks,
+            "seed": self.seed,
+            "num_modules": protocol.num_modules,
+            "module_size": protocol.module_size,
+            "dt": protocol.dt,
+            "config": protocol.run_config(),
+            "epochs_run": len(rows),
+            "best_epoch": history["val_accuracy"].index(best) if accuracy else None,
+            "test_accuracy": best,
+            "history": {k: v for k, v in history.items() if k != "epoch_seconds"},
+            "epoch_seconds": history.get("epoch_seconds", []),
+            "stopped_early": bool(stopped_early),
+            "finished": bool(finished),
+            **environment(),
+            "validation_split_note": VALIDATION_NOTE,
+            "data_source": source,
+            "files": {
+                "model": os.path.basename(self.model_path),
+                "figure": os.path.basename(self.figure_path),
+                "csv_log": os.path.basename(self.csv_path),
+            },
+        }
+        if TASKS[protocol.task]:
+            record["permutation_seed"] = protocol.permutation_seed
+            record["permutation"] = (
+                f"keras_rnnofrnns.data.pixel_permutation({protocol.permutation_seed})"
+            )
+        record.update(extra)
+        write_json(self.record_path, record)
+        return record
+
+    def previous_record(self):
+        record = read_json(self.record_path)
+        if record is None:
+            # Nothing of this run was recorded: leftovers of another attempt
+            # (e.g. a run killed before its first epoch ended) start over.
+            for path in (self.csv_path, self.model_path):
+                if os.path.exists(path):
+                    os.remove(path)
+            shutil.rmtree(self.backup_dir, ignore_errors=True)
+            return None
+        if record.get("config") != self.protocol.run_config():
+            raise ValueError(
+                f"Invalid `output`: {self.record_path!r} holds a run with other settings "
+                f"({record.get('config')}) than this one ({self.protocol.run_config()}); "
+                "expected the same command to resume it. Use another --output folder."
+            )
+        return record
+
+    def callbacks(self, previous_rows):
+        protocol = self.protocol
+        callbacks = [
+            EpochTimer(),
+            keras.callbacks.LearningRateScheduler(
+                functools.partial(
+                    step_decay, initial=protocol.learning_rate, drops=protocol.lr_drops
+                )
+            ),
+        ]
+        if protocol.patience:
+            callbacks.append(self.early_stopping(previous_rows))
+        best = [r["val_accuracy"] for r in previous_rows if r.get("val_accuracy") is not None]
+        callbacks += [
+            keras.callbacks.ModelCheckpoint(
+                self.model_path,
+                monitor="val_accuracy",
+                mode="max",
+                save_best_only=True,
+                initial_value_threshold=max(best) if best else None,
+            ),
+            keras.callbacks.CSVLogger(self.csv_path, append=True),
+        ]
+        return callbacks
+
+    def early_stopping(self, previous_rows):
+        return ResumedEarlyStopping(
+            previous_rows,
+            monitor="val_accuracy",
+            mode="max",
+            patience=self.protocol.patience,
+        )
+
+    def plateau_reached(self, model, previous_rows):
+        """Whether the logged epochs already meet the early-stopping rule."""
+        if not self.protocol.patience or not previous_rows:
+            return False
+        stopper = self.early_stopping(previous_rows)
+        stopper.set_model(model)
+        stopper.on_train_begin()
+        stopper.on_epoch_begin(previous_rows[-1]["epoch"] + 1)
+        reached = bool(model.stop_training)
+        model.stop_training = False
+        return reached
+
+
+def train_run(protocol, data, method, coupling_blocks, seed, callbacks=()):
+    """Trains (or resumes, or skips when finished) one run and returns its record.
+
+    Args:
+        protocol: a `Protocol`.
+        data: `load_task_data(protocol)`.
+        method, coupling_blocks, seed: the run.
+        callbacks: extra Keras callbacks, called after the protocol's own
+            ones at the end of each epoch, i.e. once the epoch is logged,
+            recorded and backed up.
+
+    Returns:
+        The run record (a dict, also written as `<name>.json`).
+    """
+    x_train, y_train, x_test, y_test, source = data
+    run = _Run(protocol, method, coupling_blocks, seed)
+    previous = run.previous_record()
+    if previous is not None and previous.get("finished"):
+        print(f"{run.name}: finished before, skipped ({run.record_path})")
+        return previous
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    model = sequence_classifier(
+        method,
+        num_modules=protocol.num_modules,
+        module_size=protocol.module_size,
+        coupling_blocks=coupling_blocks,
+        dt=protocol.dt,
+        seed=seed,
+        sequence_length=x_train.shape[1],
+        input_dim=x_train.shape[2],
+        learning_rate=protocol.learning_rate,
+        optimizer=protocol.optimizer,
+    )
+    rows = history_from_csv(run.csv_path) if previous is not None else []
+    over = len(rows) >= protocol.epochs or run.plateau_reached(model, rows)
+    print(
+        f"{run.name}: {protocol.num_modules} x {protocol.module_size} assembly, "
+        f"dt={protocol.dt:g}, {len(x_train)} train / {len(x_test)} test sequences of "
+        f"{x_train.shape[1]} steps, validation on the test split"
+        + (f"; resuming after epoch {len(rows)}" if rows and not over else "")
+    )
+    if not over:
+
+        def record_epoch(epoch, logs):
+            run.record(history_from_csv(run.csv_path), model.stop_training, False, source)
+
+        model.fit(
+            x_train,
+            y_train,
+            validation_data=(x_test, y_test),
+            epochs=protocol.epochs,
+            batch_size=protocol.batch_size,
+            verbose=protocol.verbose,
+            callbacks=[
+                *run.callbacks(rows),
+                # Recorded before the backup is saved, so a backed-up epoch is
+                # always in the record and the CSV log too.
+                keras.callbacks.LambdaCallback(on_epoch_end=record_epoch),
+                keras.callbacks.BackupAndRestore(run.backup_dir, delete_checkpoint=False),
+                *callbacks,
+            ],
+        )
+        rows = history_from_csv(run.csv_path)
+
+    if not os.path.exists(run.model_path):
+        # ModelCheckpoint saves only on a finite, improving accuracy; with
+        # none (e.g. a diverged run) the last weights stand in for the best.
+        model.save(run.model_path)
+    best = keras.saving.load_model(run.model_path, compile=False)
+    certificate = certify(best)
+    plot_assembly(
+        best,
+        run.figure_path,
+        title=f"{protocol.task} {method}, C = {coupling_blocks}, seed {seed} (best epoch)",
+    )
+    record = run.record(
+        rows,
+        len(rows) < protocol.epochs,
+        True,
+        source,
+        certificate={
+            "certified": certificate.certified,
+            "contraction_rate": certificate.contraction_rate,
+            "euler_contracting": certificate.euler_contracting,
+            "euler_bound": certificate.euler_bound,
+            "module_bound_max": float(certificate.module_bound.max()),
+        },
+    )
+    # Only now, with the record finished, is the backup no longer needed.
+    shutil.rmtree(run.backup_dir, ignore_errors=True)
+    accuracy = record["test_accuracy"]
+    best_text = "n/a" if accuracy is None else f"{100 * accuracy:.2f} %"
+    print(
+        f"{run.name}: best test accuracy {best_text} at epoch "
+        f"{(record['best_epoch'] or 0) + 1} of {record['epochs_run']}"
+        + (" (stopped early)" if record["stopped_early"] else "")
+        + f"; certified contracting: {certificate.certified}; record {run.record_path}"
+    )
+    return record
+
+
+def run_protocol(protocol, callbacks=()):
+    """Makes every run of `protocol`, writes `summary.json` and returns the records.
+
+    Args:
+        protocol: a `Protocol`.
+        callbacks: extra Keras callbacks for every run (see `train_run`).
+
+    Returns:
+        The run records of this invocation, in run order.
+    """
+    os.makedirs(protocol.output, exist_ok=True)
+    data = load_task_data(protocol)
+    records = [
+        train_run(protocol, data, method, blocks, seed, callbacks)
+        for method in protocol.methods
+        for blocks in protocol.coupling_blocks
+        for seed in protocol.seeds
+    ]
+    groups = write_summary(protocol.output, load_records(protocol.output))
+    print(f"\nSummary of {protocol.output} (best test accuracy, mean ± std over seeds):")
+    print(format_summary(groups))
+    return records
+
+
+def _int_list(text):
+    return tuple(int(part) for part in text.split(",") if part.strip())
+
+
+def build_parser(task):
+    """The command line of `examples/<task>.py`: the paper's grid and protocol."""
+    check_choice("task", task, tuple(TASKS))
+    paper, quick = PAPER_DEFAULTS, QUICK_DEFAULTS
+    parser = argparse.ArgumentParser(
+        prog=f"{task}.py",
+        description=(
+            f"Train assemblies of RNN modules on {task} with the protocol of the "
+            "paper's Table 1. Without options: the full grid (4 methods x C in "
+            "{5, 20} x 3 seeds, 16 x 32 units, up to 200 epochs). The test split "
+            "is the validation data, as in the paper. Rerun the same command to "
+            "resume an interrupted invocation."
+        ),
+    )
+    add = parser.add_argument
+    add(
+        "--quick",
+        action="store_true",
+        help=(
+            "a smoke run that learns within minutes on a CPU: one "
+            f"{quick['methods'][0]} run with a smaller {quick['num_modules']} x "
+            f"{quick['module_size']} assembly, C={quick['coupling_blocks'][0]}, "
+            f"{quick['limit_train']} train / {quick['limit_test']} test sequences, "
+            f"{quick['epochs']} epochs, learning rate {quick['learning_rate']:g}; "
+            "other flags override these"
+        ),
+    )
+    add(
+        "--method",
+        nargs="+",
+        choices=tuple(METHODS),
+        metavar="M",
+        help=f"methods, of {' '.join(METHODS)} (default: all)",
+    )
+    add(
+        "--coupling-blocks",
+        nargs="+",
+        type=int,
+        metavar="C",
+        help="numbers of coupling blocks C "
+        f"(default: {' '.join(map(str, paper['coupling_blocks']))})",
+    )
+    add("--modules", type=int, help=f"modules p (default: {paper['num_modules']})")
+    add("--units", type=int, help=f"units per module N (default: {paper['module_size']})")
+    add("--dt", type=float, help=f"Euler step (default: {paper['dt']})")
+    add("--epochs", type=int, help=f"most epochs per run (default: {paper['epochs']}, the paper's)")
+    add("--batch-size", type=int, help=f"(default: {paper['batch_size']})")
+    add("--learning-rate", type=float, help=f"(default: {paper['learning_rate']:g})")
+    add("--optimizer", choices=OPTIMIZERS, help=f"(default: {paper['optimizer']})")
+    add(
+        "--lr-drops",
+        type=_int_list,
+        metavar="E1,E2",
+        help="epochs at which the learning rate is multiplied by 0.1; '' for none "
+        f"(default: {','.join(map(str, paper['lr_drops']))})",
+    )
+    seeds = parser.add_mutually_exclusive_group()
+    seeds.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        help=f"seeds, one run each (default: {' '.join(map(str, paper['seeds']))})",
+    )
+    seeds.add_argument("--runs", type=int, help="number of runs, seeds 0 .. runs-1")
+    add(
+        "--patience",
+        type=int,
+        help="epochs without a better validation (= test) accuracy before early "
+        f"stopping; 0 turns it off (default: {paper['patience']})",
+    )
+    add("--limit-train", type=int, help="use only the first N training sequences (default: all)")
+    add("--limit-test", type=int, help="use only the first N test sequences (default: all)")
+    add(
+        "--row-wise",
+        action="store_true",
+        help="read each image as 28 steps of 28 pixels instead of 784 steps of one "
+        "pixel: a speed option for smoke tests, not the paper's task",
+    )
+    if TASKS[task]:
+        add(
+            "--permutation-seed",
+            type=int,
+            default=0,
+            help="seed of the fixed pixel permutation (default: 0)",
+        )
+    add("--data-dir", help="folder with the four MNIST idx files (default: $MNIST_DIR)")
+    add("--output", help=f"results folder (default: runs/{task}, or runs/{task}-quick)")
+    add(
+        "--verbose",
+        type=int,
+        default=1,
+        choices=(0, 1, 2),
+        help="Keras fit verbosity: 0, 1 progress bar (default), 2 a line per epoch",
+    )
+    return parser
+
+
+def parse_protocol(task, argv=None):
+    """The `Protocol` described by command-line arguments `argv` (default `sys.argv[1:]`)."""
+    parser = build_parser(task)
+    args = parser.parse_args(argv)
+    try:
+        seeds = args.seeds
+        if args.runs is not None:
+            seeds = tuple(range(check_int("runs", args.runs, 1)))
+        return Protocol.create(
+            task,
+            quick=args.quick,
+            methods=None if args.method is None else tuple(args.method),
+            coupling_blocks=None if args.coupling_blocks is None else tuple(args.coupling_blocks),
+            seeds=None if seeds is None else tuple(seeds),
+            num_modules=args.modules,
+            module_size=args.units,
+            dt=args.dt,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            optimizer=args.optimizer,
+            lr_drops=args.lr_drops,
+            patience=args.patience,
+            limit_train=args.limit_train,
+            limit_test=args.limit_test,
+            row_wise=args.row_wise,
+            permutation_seed=getattr(args, "permutation_seed", 0),
+            data_dir=args.data_dir,
+            output=args.output,
+            verbose=args.verbose,
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
+
+
+def main(task, argv=None, callbacks=()):
+    """Runs the command line of `examples/<task>.py`.
+
+    Args:
+        task: `"smnist"` or `"psmnist"`.
+        argv: the arguments (default `sys.argv[1:]`); `--help` lists them.
+        callbacks: extra Keras callbacks for every run (see `train_run`).
+
+    Returns:
+        The run records of this invocation.
+
+    Example (about two minutes on a laptop CPU):
+
+        python examples/psmnist.py --quick
+    """
+    return run_protocol(parse_protocol(task, argv), callbacks)
