@@ -1,0 +1,418 @@
+"""Run a KerasTuner search on (permuted) sequential MNIST and summarise it.
+
+The search itself, its resumption and its checkpoints are KerasTuner's: a
+tuner made with `overwrite=False` on an existing folder reloads its oracle,
+so finished trials are not run again and an interrupted trial is retried.
+This module adds the data, the choice of tuner and the summary: a markdown
+table and `summary.json` of the best configurations, and a plot of
+validation accuracy against coupling density per module strategy.
+"""
+
+import dataclasses
+import importlib.util
+import json
+import numbers
+import os
+import warnings
+
+import keras
+import keras_tuner
+
+from keras_rnnofrnns._checks import _fail, check_choice, check_int
+from keras_rnnofrnns.data.mnist import load_sequential_mnist
+from keras_rnnofrnns.tuning.hypermodel import TUNED, coupling_density
+
+TASKS = ("smnist", "psmnist")
+TUNERS = {
+    "random": keras_tuner.RandomSearch,
+    "bayesian": keras_tuner.BayesianOptimization,
+    "hyperband": keras_tuner.Hyperband,
+}
+OBJECTIVE = "val_accuracy"
+_STATUS = keras_tuner.engine.trial.TrialStatus
+
+SUMMARY_MARKDOWN = "summary.md"
+SUMMARY_JSON = "summary.json"
+DENSITY_PLOT = "accuracy_vs_density.png"
+
+_COLUMNS = (
+    ("rank", "rank"),
+    ("trial", "trial_id"),
+    ("method", "method"),
+    ("C", "coupling_blocks"),
+    ("density", "coupling_density"),
+    ("dt", "dt"),
+    ("learning rate", "learning_rate"),
+    ("val accuracy", "val_accuracy"),
+    ("test accuracy", "test_accuracy"),
+)
+
+
+def load_task(task, data_dir=None, *, limit_train=None, limit_test=None, permutation_seed=0):
+    """Loads sMNIST (`"smnist"`) or permuted sMNIST (`"psmnist"`).
+
+    Args:
+        task: one of `TASKS`.
+        data_dir: folder of the MNIST idx files; None uses `MNIST_DIR`.
+        limit_train, limit_test: keep only the first examples of each split.
+        permutation_seed: seed of the pixel permutation of `"psmnist"`.
+
+    Returns:
+        A `SequentialMNIST` (see `load_sequential_mnist`).
+
+    Example:
+    >>> data = load_task("psmnist", limit_train=8, limit_test=4)
+    >>> data.x_train.shape, data.permutation is not None
+    ((8, 784, 1), True)
+    """
+    check_choice("task", task, TASKS)
+    return load_sequential_mnist(
+        data_dir,
+        permuted=task == "psmnist",
+        permutation_seed=permutation_seed,
+        limit_train=limit_train,
+        limit_test=limit_test,
+    )
+
+
+def make_tuner(
+    tuner,
+    hypermodel,
+    *,
+    max_trials=10,
+    epochs=10,
+    directory="tuning",
+    project_name="search",
+    seed=0,
+    overwrite=False,
+):
+    """A KerasTuner tuner over `hypermodel` with objective `val_accuracy`.
+
+    Args:
+        tuner: a key of `TUNERS`: `"random"`, `"bayesian"` or `"hyperband"`.
+        hypermodel: an `AssemblyHyperModel` (any `keras_tuner.HyperModel`).
+        max_trials: trials of random search and Bayesian optimisation.
+            Hyperband ignores it: its brackets set the number of trials.
+        epochs: Hyperband's `max_epochs` (the epochs of a fully trained model);
+            the other tuners take the epochs from `search`.
+        directory, project_name: the results are in
+            `directory/project_name`; an existing folder is resumed.
+        seed: seed of the tuner's draws.
+        overwrite: start afresh, deleting the folder's previous results.
+
+    Returns:
+        A `keras_tuner.Tuner`.
+
+    Example:
+    >>> from keras_rnnofrnns.tuning import AssemblyHyperModel
+    >>> import tempfile
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> tuner = make_tuner("hyperband", AssemblyHyperModel(2, 4, sequence_length=28),
+    ...                    epochs=3, directory=folder.name)
+    >>> type(tuner).__name__, tuner.oracle.max_epochs
+    ('Hyperband', 3)
+    >>> folder.cleanup()
+    """
+    check_choice("tuner", tuner, tuple(TUNERS))
+    if keras.backend.backend() == "tensorflow" and importlib.util.find_spec("tensorboard") is None:
+        # KerasTuner imports TensorBoard in every trial on this backend, and
+        # would record each trial as failed rather than stop.
+        raise ImportError(
+            "KerasTuner on the TensorFlow backend needs TensorBoard, which is "
+            "not installed. Install it with `pip install tensorboard`."
+        )
+    check_int("max_trials", max_trials, 1)
+    check_int("epochs", epochs, 1)
+    check_int("seed", seed, 0)
+    budget = {"max_epochs": epochs} if tuner == "hyperband" else {"max_trials": max_trials}
+    return TUNERS[tuner](
+        hypermodel,
+        objective=OBJECTIVE,
+        seed=seed,
+        directory=os.fspath(directory),
+        project_name=project_name,
+        overwrite=overwrite,
+        **budget,
+    )
+
+
+@dataclasses.dataclass
+class SearchResult:
+    """What `run_search` did and wrote.
+
+    Attributes:
+        tuner: the `keras_tuner.Tuner`, for `get_best_models()` and friends.
+        best: the summary rows of the best configurations, best first (see
+            `summarize`).
+        trials: the rows of every completed trial, best first.
+        trials_run: trials this call ran (0 when it resumed a finished search).
+        paths: the written files: `"markdown"`, `"json"` and `"plot"` (None
+            when no trial completed).
+    """
+
+    tuner: object
+    best: list
+    trials: list
+    trials_run: int
+    paths: dict
+
+
+def run_search(
+    hypermodel,
+    data,
+    *,
+    tuner="random",
+    max_trials=10,
+    epochs=10,
+    directory="tuning",
+    project_name=None,
+    batch_size=64,
+    validation_split=0.1,
+    patience=None,
+    top=5,
+    seed=0,
+    overwrite=False,
+    verbose=1,
+):
+    """Searches `hypermodel` on `data`, resuming a previous search, and summarises it.
+
+    Validation is the last `validation_split` of the training examples (Keras
+    `fit(validation_split=...)`), the same for every trial, so the test split
+    stays out of model selection; the best `top` models are then evaluated
+    once on `data.x_test`. Finished trials of a previous call on the same
+    folder are not run again; raising `max_trials` adds trials.
+
+    Args:
+        hypermodel: an `AssemblyHyperModel` whose `sequence_length` matches
+            the data.
+        data: a `SequentialMNIST` (see `load_task`).
+        tuner: `"random"`, `"bayesian"` or `"hyperband"`.
+        max_trials: total trials of the search (not of this call).
+        epochs: epochs per trial (Hyperband: at most).
+        directory: results folder.
+        project_name: sub-folder of this search; default `"<task>-<tuner>"`.
+        batch_size: training batch size.
+        validation_split: fraction in (0, 1) of training examples held out.
+        patience: None, or stop a trial after this many epochs without a
+            better `val_accuracy` (`keras.callbacks.EarlyStopping`).
+        top: rows of the summary table (and models evaluated on the test set).
+        seed: seed of the tuner's draws.
+        overwrite: delete the folder's previous results first.
+        verbose: 0 silent, 1 KerasTuner's and Keras' progress.
+
+    Returns:
+        A `SearchResult`; the summary files are in `directory/project_name`.
+    """
+    check_int("batch_size", batch_size, 1)
+    check_int("top", top, 1)
+    if patience is not None:
+        check_int("patience", patience, 1)
+    if (
+        isinstance(validation_split, bool)
+        or not isinstance(validation_split, numbers.Real)
+        or not 0.0 < validation_split < 1.0
+    ):
+        _fail("validation_split", validation_split, "a number in (0, 1)")
+    task = "smnist" if data.permutation is None else "psmnist"
+    project_name = project_name or f"{task}-{tuner}"
+    search = make_tuner(
+        tuner,
+        hypermodel,
+        max_trials=max_trials,
+        epochs=epochs,
+        directory=directory,
+        project_name=project_name,
+        seed=seed,
+        overwrite=overwrite,
+    )
+    # Before any training: a resumed folder must hold this very space.
+    hypermodel.check_space(search.oracle.get_space())
+    callbacks = []
+    if patience is not None:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(monitor=OBJECTIVE, mode="max", patience=patience)
+        )
+    finished_before = len(search.oracle.end_order)
+    search.search(
+        data.x_train,
+        data.y_train,
+        epochs=epochs,
+        batch_size=batch_size,
+        validation_split=validation_split,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    failed = _failed_trials(search)
+    trials = summarize(search)
+    if failed and not trials:
+        raise RuntimeError(
+            f"No trial of the search in {search.project_dir} completed; the "
+            f"first failure was:\n{failed[0].message or 'no message'}"
+        )
+    if failed:
+        reason = ((failed[0].message or "").strip().splitlines() or ["no message"])[-1]
+        warnings.warn(
+            f"{len(failed)} trial(s) failed, e.g. trial {failed[0].trial_id}: "
+            f"{reason}. The summary lists the completed ones."
+        )
+    best = trials[:top]
+    for row in best:
+        with warnings.catch_warnings():
+            # The checkpoint holds the optimizer's state, which evaluation
+            # does not need; Keras warns that it skips it.
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            model = search.load_model(search.oracle.get_trial(row["trial_id"]))
+        scores = model.evaluate(
+            data.x_test, data.y_test, batch_size=batch_size, verbose=0, return_dict=True
+        )
+        row["test_accuracy"] = float(scores["accuracy"])
+    metadata = {
+        "task": task,
+        "tuner": tuner,
+        "objective": OBJECTIVE,
+        "max_trials": None if tuner == "hyperband" else max_trials,
+        "epochs": epochs,
+        "training_examples": len(data.y_train),
+        "validation_split": validation_split,
+        "test_examples": len(data.y_test),
+        "num_modules": hypermodel.num_modules,
+        "module_size": hypermodel.module_size,
+        "max_coupling_blocks": hypermodel.max_coupling_blocks,
+        "trials_completed": len(trials),
+        "trials_failed": len(failed),
+        "trials_run_now": len(search.oracle.end_order) - finished_before,
+    }
+    folder = search.project_dir
+    paths = write_summary(folder, metadata, best, trials)
+    if verbose:
+        print(markdown_table(best))
+        print(f"Summary written to {folder}")
+    return SearchResult(
+        tuner=search,
+        best=best,
+        trials=trials,
+        trials_run=metadata["trials_run_now"],
+        paths=paths,
+    )
+
+
+def _failed_trials(tuner):
+    # INVALID is a failure KerasTuner would have retried; once the search is
+    # over it will not be, so both count as failed here.
+    failed = (_STATUS.FAILED, _STATUS.INVALID)
+    return [trial for trial in tuner.oracle.trials.values() if trial.status in failed]
+
+
+def summarize(tuner):
+    """One row per completed trial of `tuner`, best `val_accuracy` first.
+
+    Args:
+        tuner: a tuner over an `AssemblyHyperModel`.
+
+    Returns:
+        A list of dicts with `trial_id`, `rank`, the tuned values (`method`,
+        `coupling_blocks`, `dt`, `learning_rate`), `coupling_density`,
+        `val_accuracy` (the trial's best) and `test_accuracy` (None until
+        `run_search` evaluates it).
+    """
+    completed = [
+        trial
+        for trial in tuner.oracle.trials.values()
+        if trial.status == _STATUS.COMPLETED
+    ]
+    completed.sort(key=lambda trial: trial.score, reverse=True)
+    rows = []
+    for rank, trial in enumerate(completed, start=1):
+        values = trial.hyperparameters.values
+        row = {"rank": rank, "trial_id": trial.trial_id}
+        row.update({name: values[name] for name in TUNED})
+        row["coupling_density"] = coupling_density(
+            values["coupling_blocks"], values["num_modules"]
+        )
+        row["val_accuracy"] = float(trial.score)
+        row["test_accuracy"] = None
+        rows.append(row)
+    return rows
+
+
+def markdown_table(rows):
+    """The summary rows as a markdown table (one line per row).
+
+    Example:
+    >>> print(markdown_table([]).splitlines()[0])
+    | rank | trial | method | C | density | dt | learning rate | val accuracy | test accuracy |
+    """
+    lines = [
+        "| " + " | ".join(title for title, _ in _COLUMNS) + " |",
+        "|" + "---|" * len(_COLUMNS),
+    ]
+    for row in rows:
+        lines.append("| " + " | ".join(_cell(row[key]) for _, key in _COLUMNS) + " |")
+    return "\n".join(lines)
+
+
+def _cell(value):
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def write_summary(folder, metadata, best, trials):
+    """Writes `summary.md`, `summary.json` and the density plot into `folder`.
+
+    Returns:
+        The paths written, by kind: `"markdown"`, `"json"`, `"plot"` (None
+        when `trials` is empty: there is nothing to plot).
+    """
+    paths = {
+        "markdown": os.path.join(folder, SUMMARY_MARKDOWN),
+        "json": os.path.join(folder, SUMMARY_JSON),
+        "plot": os.path.join(folder, DENSITY_PLOT) if trials else None,
+    }
+    heading = (
+        f"# Best configurations: {metadata['task']}, {metadata['tuner']} search\n\n"
+        f"{metadata['trials_completed']} trials completed; objective "
+        f"{metadata['objective']} on {metadata['validation_split']:.0%} of "
+        f"{metadata['training_examples']} training examples held out; test "
+        f"accuracy on {metadata['test_examples']} test examples. Assembly of "
+        f"{metadata['num_modules']} x {metadata['module_size']} units, C out of "
+        f"{metadata['max_coupling_blocks']} pairs.\n\n"
+    )
+    with open(paths["markdown"], "w") as f:
+        f.write(heading + markdown_table(best) + "\n")
+    with open(paths["json"], "w") as f:
+        json.dump({**metadata, "best": best, "trials": trials}, f, indent=2)
+    if trials:
+        plot_accuracy_vs_density(trials, paths["plot"])
+    return paths
+
+
+def plot_accuracy_vs_density(trials, path):
+    """Plots validation accuracy against coupling density, one series per method.
+
+    Args:
+        trials: summary rows (see `summarize`).
+        path: the PNG file to write.
+    """
+    # matplotlib is optional and slow to import: only when a plot is made. A
+    # bare Figure draws with Agg without touching pyplot's global backend.
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6, 4))
+    axes = figure.subplots()
+    for method in sorted({row["method"] for row in trials}):
+        points = sorted(
+            (row["coupling_density"], row["val_accuracy"])
+            for row in trials
+            if row["method"] == method
+        )
+        axes.plot(*zip(*points), marker="o", label=method)
+    axes.set_xlabel("coupling density C / (p(p-1)/2)")
+    axes.set_ylabel("validation accuracy")
+    axes.set_xlim(-0.02, 1.02)
+    axes.legend(title="method")
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
