@@ -1,0 +1,226 @@
+"""Tests for keras_rnnofrnns.distribution (data-parallel training).
+
+The main check trains in a subprocess (tests/distributed_fit.py) with two
+virtual CPU devices, which JAX and TensorFlow accept only before they start:
+a data-parallel fit must give the weights of a single-device fit with the
+same global batch. The rest runs in-process on the one device pytest has.
+"""
+
+import doctest
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from keras_rnnofrnns import distribution as distribution_module
+from keras_rnnofrnns import sequence_classifier
+from keras_rnnofrnns.distribution import (
+    DATA_PARALLEL_BACKENDS,
+    check_even_split,
+    data_parallel_scope,
+    describe_devices,
+    local_devices,
+)
+
+BACKEND = keras.backend.backend()
+HELPER = Path(__file__).with_name("distributed_fit.py")
+
+only_data_parallel_backends = pytest.mark.skipif(
+    BACKEND not in DATA_PARALLEL_BACKENDS,
+    reason=f"no data-parallel training on the {BACKEND} backend",
+)
+
+
+def _active_strategy():
+    """The backend's active distribution object, or None."""
+    if BACKEND == "jax":
+        return keras.distribution.distribution()
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        return tf.distribute.get_strategy() if tf.distribute.has_strategy() else None
+    return None
+
+
+def _tiny_model():
+    return sequence_classifier(
+        "adadiag-clip",
+        num_modules=2,
+        module_size=4,
+        coupling_blocks=1,
+        sequence_length=5,
+        optimizer="sgd",
+    )
+
+
+# --------------------------------------------------------------------------
+# Two devices against one: the same weights.
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", DATA_PARALLEL_BACKENDS)
+def test_data_parallel_fit_on_two_devices_matches_one_device(backend, tmp_path):
+    if backend != BACKEND:
+        pytest.skip(f"runs when KERAS_BACKEND={backend}")
+    out = tmp_path / "weights.npz"
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
+    result = subprocess.run(
+        [sys.executable, str(HELPER), str(out), "--devices", "2"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    saved = dict(np.load(out))
+
+    for method in ("adadiag-clip", "scn-30"):
+        single, parallel = f"{method}/single", f"{method}/parallel"
+        # The parallel run really ran on both devices, the other on one.
+        assert list(saved[f"{parallel}/devices"]) == ["cpu:0", "cpu:1"]
+        assert int(saved[f"{parallel}/replicas"]) == 2
+        assert int(saved[f"{single}/replicas"]) == 1
+        count = len([key for key in saved if key.startswith(f"{single}/final/")])
+        assert count >= 6
+        for i in range(count):
+            np.testing.assert_array_equal(
+                saved[f"{single}/initial/{i}"], saved[f"{parallel}/initial/{i}"]
+            )
+            np.testing.assert_allclose(
+                saved[f"{parallel}/final/{i}"],
+                saved[f"{single}/final/{i}"],
+                rtol=1e-5,
+                atol=1e-6,
+                err_msg=f"{method}, weight {i}",
+            )
+        # Training moved the weights far beyond the tolerance, so equality
+        # above is not the trivial equality of two untrained models.
+        moved = max(
+            np.abs(saved[f"{single}/final/{i}"] - saved[f"{single}/initial/{i}"]).max()
+            for i in range(count)
+        )
+        assert moved > 1e-2
+
+
+# --------------------------------------------------------------------------
+# The scope in-process, on the one device pytest has.
+# --------------------------------------------------------------------------
+
+
+@only_data_parallel_backends
+def test_scope_makes_a_distribution_current_and_restores_the_previous_one():
+    outside = describe_devices()
+    assert outside.endswith("training on one device")
+    with data_parallel_scope() as devices:
+        assert devices == local_devices()
+        first = _active_strategy()
+        assert first is not None
+        assert f"training distributed over {len(devices)}: " in describe_devices()
+    assert _active_strategy() is None
+    with data_parallel_scope(devices=[devices[0].upper()]) as again:
+        assert again == devices[:1]
+        if BACKEND == "tensorflow":
+            # One strategy per device set (see _MIRRORED_STRATEGIES).
+            assert _active_strategy() is first
+    assert describe_devices() == outside
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="keras.distribution is JAX's")
+def test_jax_scope_restores_a_distribution_set_before_it():
+    previous = keras.distribution.DataParallel(devices=local_devices())
+    keras.distribution.set_distribution(previous)
+    try:
+        with data_parallel_scope():
+            inner = keras.distribution.distribution()
+            assert isinstance(inner, keras.distribution.DataParallel)
+            assert inner is not previous
+        assert keras.distribution.distribution() is previous
+    finally:
+        keras.distribution.set_distribution(None)
+
+
+def test_disabled_scope_changes_nothing_and_training_works():
+    x = np.zeros((8, 5, 1), dtype="float32")
+    y = np.arange(8) % 10
+    with data_parallel_scope(enabled=False) as devices:
+        assert devices is None
+        assert _active_strategy() is None
+        model = _tiny_model()
+        history = model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+@pytest.mark.skipif(BACKEND in DATA_PARALLEL_BACKENDS, reason="backend supports it")
+def test_enabled_scope_says_plainly_that_this_backend_has_no_data_parallel():
+    with pytest.raises(NotImplementedError, match=f"not supported on the {BACKEND}") as info:
+        data_parallel_scope()
+    message = str(info.value)
+    assert "enabled=False" in message and "jax or tensorflow" in message
+    assert "DistributedDataParallel" in message
+    assert describe_devices().endswith("(no data-parallel training on this backend)")
+
+
+# --------------------------------------------------------------------------
+# Arguments and devices.
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("enabled", ["yes", 1, None])
+def test_enabled_must_be_a_bool(enabled):
+    with pytest.raises(ValueError, match=r"Invalid `enabled`: received enabled="):
+        data_parallel_scope(enabled)
+
+
+@pytest.mark.parametrize(
+    "devices",
+    ["cpu:0", [], ["cpu:0", "cpu:0"], ["tpu:99"], [0], {"cpu:0": 1}],
+    ids=["string", "empty", "repeated", "unknown", "not-a-name", "dict"],
+)
+def test_devices_must_be_distinct_local_device_names(devices):
+    # Checked whether or not the scope is enabled, before any backend error.
+    for enabled in (True, False):
+        with pytest.raises(ValueError, match=r"Invalid `devices`: received devices=") as info:
+            data_parallel_scope(enabled, devices=devices)
+        assert local_devices()[0] in str(info.value)
+
+
+def test_local_devices_are_named_like_keras_names_them():
+    devices = local_devices()
+    assert devices and len(set(devices)) == len(devices)
+    for name in devices:
+        kind, index = name.split(":")
+        assert kind in ("cpu", "gpu", "tpu") and index.isdigit()
+    if BACKEND in DATA_PARALLEL_BACKENDS:
+        assert devices == keras.distribution.list_devices()
+
+
+def test_even_split_accepts_batches_that_divide_among_the_devices():
+    two = ["cpu:0", "cpu:1"]
+    check_even_split(None, 7, [13])  # not data-parallel: nothing to split
+    check_even_split(["cpu:0"], 7, [13])
+    check_even_split(two, 8, [32, 30, np.int64(10)])
+
+
+@pytest.mark.parametrize(
+    "batch_size, example_counts, argument",
+    [
+        (7, [14], "batch_size"),  # every batch splits 4 + 3
+        (8, [31], "example_counts"),  # the last batch of 7 does
+        (8, [32, 9], "example_counts"),
+        (8, [0], "example_counts"),
+        (8, 32, "example_counts"),
+        (0, [32], "batch_size"),
+    ],
+)
+def test_even_split_rejects_batches_that_do_not(batch_size, example_counts, argument):
+    with pytest.raises(ValueError, match=f"Invalid `{argument}`"):
+        check_even_split(["cpu:0", "cpu:1"], batch_size, example_counts)
+
+
+def test_docstring_examples_run():
+    result = doctest.testmod(distribution_module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
