@@ -11,7 +11,7 @@ a larger --max-trials adds trials). At the end it prints and writes
 Each searched dimension takes one value (fixed), several values (a choice) or
 a --...-range MIN MAX; unset, it is searched over its default range.
 
-Example (a small search on the CPU, a few minutes):
+Example (a small search, about half a minute on a CPU with JAX):
 
     MNIST_DIR=/path/to/mnist python examples/tune.py --task psmnist \\
         --tuner random --max-trials 4 --epochs 1 --limit-train 512 \\
@@ -49,7 +49,7 @@ def _spec(values, bounds):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--task", choices=TASKS, default="smnist")
+    parser.add_argument("--task", choices=tuple(TASKS), default="smnist")
     parser.add_argument("--tuner", choices=tuple(TUNERS), default="random")
     parser.add_argument("--max-trials", type=int, default=10, help="total trials (not Hyperband)")
     parser.add_argument("--epochs", type=int, default=10, help="epochs per trial (Hyperband: max)")

@@ -20,9 +20,9 @@ import keras_tuner
 
 from keras_rnnofrnns._checks import _fail, check_choice, check_int
 from keras_rnnofrnns.data.mnist import load_sequential_mnist
+from keras_rnnofrnns.experiments.runner import TASKS  # Task name -> permuted.
 from keras_rnnofrnns.tuning.hypermodel import TUNED, coupling_density
 
-TASKS = ("smnist", "psmnist")
 TUNERS = {
     "random": keras_tuner.RandomSearch,
     "bayesian": keras_tuner.BayesianOptimization,
@@ -52,7 +52,7 @@ def load_task(task, data_dir=None, *, limit_train=None, limit_test=None, permuta
     """Loads sMNIST (`"smnist"`) or permuted sMNIST (`"psmnist"`).
 
     Args:
-        task: one of `TASKS`.
+        task: a key of `TASKS`: `"smnist"` or `"psmnist"`.
         data_dir: folder of the MNIST idx files; None uses `MNIST_DIR`.
         limit_train, limit_test: keep only the first examples of each split.
         permutation_seed: seed of the pixel permutation of `"psmnist"`.
@@ -65,10 +65,10 @@ def load_task(task, data_dir=None, *, limit_train=None, limit_test=None, permuta
     >>> data.x_train.shape, data.permutation is not None
     ((8, 784, 1), True)
     """
-    check_choice("task", task, TASKS)
+    check_choice("task", task, tuple(TASKS))
     return load_sequential_mnist(
         data_dir,
-        permuted=task == "psmnist",
+        permuted=TASKS[task],
         permutation_seed=permutation_seed,
         limit_train=limit_train,
         limit_test=limit_test,
@@ -213,7 +213,8 @@ def run_search(
         or not 0.0 < validation_split < 1.0
     ):
         _fail("validation_split", validation_split, "a number in (0, 1)")
-    task = "smnist" if data.permutation is None else "psmnist"
+    permuted = data.permutation is not None
+    task = next(name for name, flag in TASKS.items() if flag == permuted)
     project_name = project_name or f"{task}-{tuner}"
     search = make_tuner(
         tuner,
@@ -408,7 +409,9 @@ def plot_accuracy_vs_density(trials, path):
             for row in trials
             if row["method"] == method
         )
-        axes.plot(*zip(*points), marker="o", label=method)
+        # Markers only: neighbouring points differ in dt and learning rate
+        # too, so a line through them would suggest a curve that is not there.
+        axes.plot(*zip(*points), marker="o", linestyle="none", label=method)
     axes.set_xlabel("coupling density C / (p(p-1)/2)")
     axes.set_ylabel("validation accuracy")
     axes.set_xlim(-0.02, 1.02)
