@@ -72,3 +72,51 @@ class ResumedEarlyStopping(keras.callbacks.EarlyStopping):
         for previous in self.previous_logs:
             if previous["epoch"] < epoch:
                 self.on_epoch_end(previous["epoch"], dict(previous))
+
+
+class StopBeforeDeadline(keras.callbacks.Callback):
+    """Stops training at the end of an epoch when the next one would end after a deadline.
+
+    For machines lent in stretches of a few minutes: training ends cleanly
+    between epochs, once everything the callbacks before it write (logs,
+    record, `BackupAndRestore` state) is saved, instead of being killed in
+    the middle of an epoch. Whether the next epoch fits is judged from the
+    longest epoch of this `fit` call so far (the first one includes the
+    compilation), so the first epoch always runs.
+
+    Args:
+        deadline: the time, in seconds since the epoch (`time.time()`), by
+            which training should be over.
+
+    Attributes:
+        stopped_epoch: the epoch after which it stopped training, or None.
+
+    Example:
+    >>> import time, numpy as np, keras
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    >>> model.compile("sgd", "mse")
+    >>> stop = StopBeforeDeadline(time.time() - 1)  # Already past: one epoch.
+    >>> history = model.fit(np.zeros((4, 2)), np.zeros(4), epochs=5, verbose=0,
+    ...                     callbacks=[stop])
+    >>> len(history.history["loss"]), stop.stopped_epoch
+    (1, 0)
+    """
+
+    def __init__(self, deadline):
+        super().__init__()
+        self.deadline = float(deadline)
+        self.stopped_epoch = None
+
+    def on_train_begin(self, logs=None):
+        self._longest = 0.0
+        self.stopped_epoch = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.time()
+        self._longest = max(self._longest, now - self._start)
+        if now + self._longest > self.deadline:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True

@@ -12,15 +12,20 @@ Per run it writes into the output folder, named `<task>_<method>_C<C>_seed<seed>
 
 - `.json`: the run record (see `keras_rnnofrnns.experiments.records`),
   rewritten after every epoch and marked `finished` at the end;
-- `.keras`: the model of the best epoch (`ModelCheckpoint`);
+- `.keras`: the model of the best epoch (`ModelCheckpoint`), once the run
+  is finished, without the optimizer state (a third of the size);
 - `.png`: the recurrent matrix W + L and the coupling blocks of that model;
 - `.csv`: the per-epoch logs (`CSVLogger`);
-- `_backup/`: the `BackupAndRestore` state while the run is unfinished.
+- `_backup/`: while the run is unfinished, the `BackupAndRestore` state and
+  the best model so far (`best.keras`): all that is temporary is in there.
 
 Running the same command again resumes an interrupted run at its last
-completed epoch and skips finished ones. Per invocation, `summary.json` holds
-the mean and standard deviation over seeds of every group of runs in the
-folder.
+completed epoch and skips finished ones. A run whose training is stopped
+before its end by one of the extra `callbacks` (e.g. `StopBeforeDeadline`)
+stays unfinished and resumes likewise. An unfinished run whose backup is
+gone cannot resume where it stopped, so it starts over. Per invocation,
+`summary.json` holds the mean and standard deviation over seeds of every
+group of runs in the folder.
 """
 
 import argparse
@@ -98,6 +103,8 @@ VALIDATION_NOTE = (
 )
 
 _IMAGE_SIDE = 28
+# The file keras.callbacks.BackupAndRestore keeps the weights in.
+_BACKUP_WEIGHTS = "latest.weights.h5"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -250,6 +257,9 @@ class _Run:
         self.figure_path = stem + ".png"
         self.csv_path = stem + ".csv"
         self.backup_dir = stem + "_backup"
+        # The best model so far stays with the rest of the unfinished state,
+        # so that only a finished run leaves files outside its backup.
+        self.best_so_far_path = os.path.join(self.backup_dir, "best.keras")
 
     def record(self, rows, stopped_early, finished, source, **extra):
         history = history_columns(rows)
@@ -292,20 +302,30 @@ class _Run:
 
     def previous_record(self):
         record = read_json(self.record_path)
-        if record is None:
-            # Nothing of this run was recorded: leftovers of another attempt
-            # (e.g. a run killed before its first epoch ended) start over.
-            for path in (self.csv_path, self.model_path):
-                if os.path.exists(path):
-                    os.remove(path)
-            shutil.rmtree(self.backup_dir, ignore_errors=True)
-            return None
-        if record.get("config") != self.protocol.run_config():
+        if record is not None and record.get("config") != self.protocol.run_config():
             raise ValueError(
                 f"Invalid `output`: {self.record_path!r} holds a run with other settings "
                 f"({record.get('config')}) than this one ({self.protocol.run_config()}); "
                 "expected the same command to resume it. Use another --output folder."
             )
+        if record is not None and not record.get("finished"):
+            if not os.path.exists(os.path.join(self.backup_dir, _BACKUP_WEIGHTS)):
+                # The weights and optimizer state are lost (or the first
+                # epoch was recorded but never backed up): the logged epochs
+                # cannot be continued, so the run starts over.
+                print(
+                    f"{self.name}: unfinished, but its backup in {self.backup_dir!r} is "
+                    f"missing; starting over (its {record.get('epochs_run')} logged "
+                    "epochs are dropped)"
+                )
+                record = None
+        if record is None:
+            # Nothing of this run was recorded: leftovers of another attempt
+            # (e.g. a run killed before its first epoch ended) start over.
+            for path in (self.record_path, self.csv_path, self.model_path):
+                if os.path.exists(path):
+                    os.remove(path)
+            shutil.rmtree(self.backup_dir, ignore_errors=True)
         return record
 
     def callbacks(self, previous_rows):
@@ -323,7 +343,7 @@ class _Run:
         best = [r["val_accuracy"] for r in previous_rows if r.get("val_accuracy") is not None]
         callbacks += [
             keras.callbacks.ModelCheckpoint(
-                self.model_path,
+                self.best_so_far_path,
                 monitor="val_accuracy",
                 mode="max",
                 save_best_only=True,
@@ -341,11 +361,17 @@ class _Run:
             patience=self.protocol.patience,
         )
 
+    def over(self, model, rows):
+        """Whether the logged epochs end the run: all epochs made, or a plateau."""
+        return len(rows) >= self.protocol.epochs or self.plateau_reached(model, rows)
+
     def plateau_reached(self, model, previous_rows):
         """Whether the logged epochs already meet the early-stopping rule."""
         if not self.protocol.patience or not previous_rows:
             return False
         stopper = self.early_stopping(previous_rows)
+        # A flag left by whatever ended the last fit must not count as a plateau.
+        model.stop_training = False
         stopper.set_model(model)
         stopper.on_train_begin()
         stopper.on_epoch_begin(previous_rows[-1]["epoch"] + 1)
@@ -363,10 +389,13 @@ def train_run(protocol, data, method, coupling_blocks, seed, callbacks=()):
         method, coupling_blocks, seed: the run.
         callbacks: extra Keras callbacks, called after the protocol's own
             ones at the end of each epoch, i.e. once the epoch is logged,
-            recorded and backed up.
+            recorded and backed up. One that stops training before the run
+            is over (neither all epochs nor a plateau reached) leaves the run
+            unfinished, to be resumed by the next call.
 
     Returns:
-        The run record (a dict, also written as `<name>.json`).
+        The run record (a dict, also written as `<name>.json`), with
+        `finished` false when the run was stopped before its end.
     """
     x_train, y_train, x_test, y_test, source = data
     run = _Run(protocol, method, coupling_blocks, seed)
@@ -390,7 +419,9 @@ def train_run(protocol, data, method, coupling_blocks, seed, callbacks=()):
         optimizer=protocol.optimizer,
     )
     rows = history_from_csv(run.csv_path) if previous is not None else []
-    over = len(rows) >= protocol.epochs or run.plateau_reached(model, rows)
+    over = run.over(model, rows)
+    # Which device trained which epochs: a run may be resumed elsewhere.
+    sessions = [] if previous is None else previous.get("sessions", [])
     print(
         f"{run.name}: {protocol.num_modules} x {protocol.module_size} assembly, "
         f"dt={protocol.dt:g}, {len(x_train)} train / {len(x_test)} test sequences of "
@@ -398,9 +429,23 @@ def train_run(protocol, data, method, coupling_blocks, seed, callbacks=()):
         + (f"; resuming after epoch {len(rows)}" if rows and not over else "")
     )
     if not over:
+        env = environment()
+        session = {key: env[key] for key in ("device", "backend", "date")}
+
+        def begin_epoch(epoch, logs):
+            if "from_epoch" not in session:
+                session["from_epoch"] = epoch
+                # Epochs from here on are (re)trained by this session.
+                sessions[:] = [s for s in sessions if s["from_epoch"] < epoch] + [session]
 
         def record_epoch(epoch, logs):
-            run.record(history_from_csv(run.csv_path), model.stop_training, False, source)
+            run.record(
+                history_from_csv(run.csv_path),
+                model.stop_training,
+                False,
+                source,
+                sessions=sessions,
+            )
 
         model.fit(
             x_train,
@@ -413,18 +458,28 @@ def train_run(protocol, data, method, coupling_blocks, seed, callbacks=()):
                 *run.callbacks(rows),
                 # Recorded before the backup is saved, so a backed-up epoch is
                 # always in the record and the CSV log too.
-                keras.callbacks.LambdaCallback(on_epoch_end=record_epoch),
+                keras.callbacks.LambdaCallback(
+                    on_epoch_begin=begin_epoch, on_epoch_end=record_epoch
+                ),
                 keras.callbacks.BackupAndRestore(run.backup_dir, delete_checkpoint=False),
                 *callbacks,
             ],
         )
         rows = history_from_csv(run.csv_path)
+        if not run.over(model, rows):
+            print(f"{run.name}: stopped after epoch {len(rows)}, unfinished; rerun to resume")
+            return read_json(run.record_path)
 
+    if os.path.exists(run.best_so_far_path):
+        os.replace(run.best_so_far_path, run.model_path)
     if not os.path.exists(run.model_path):
         # ModelCheckpoint saves only on a finite, improving accuracy; with
         # none (e.g. a diverged run) the last weights stand in for the best.
         model.save(run.model_path)
     best = keras.saving.load_model(run.model_path, compile=False)
+    # Kept without the optimizer state, a third of the size: the finished
+    # model is for evaluation and inspection, and results/ is committed.
+    best.save(run.model_path)
     certificate = certify(best)
     plot_assembly(
         best,
@@ -436,6 +491,7 @@ def train_run(protocol, data, method, coupling_blocks, seed, callbacks=()):
         len(rows) < protocol.epochs,
         True,
         source,
+        sessions=sessions,
         certificate={
             "certified": certificate.certified,
             "contraction_rate": certificate.contraction_rate,
@@ -485,33 +541,23 @@ def _int_list(text):
     return tuple(int(part) for part in text.split(",") if part.strip())
 
 
-def build_parser(task):
-    """The command line of `examples/<task>.py`: the paper's grid and protocol."""
-    check_choice("task", task, tuple(TASKS))
-    paper, quick = PAPER_DEFAULTS, QUICK_DEFAULTS
-    parser = argparse.ArgumentParser(
-        prog=f"{task}.py",
-        description=(
-            f"Train assemblies of RNN modules on {task} with the protocol of the "
-            "paper's Table 1. Without options: the full grid (4 methods x C in "
-            "{5, 20} x 3 seeds, 16 x 32 units, up to 200 epochs). The test split "
-            "is the validation data, as in the paper. Rerun the same command to "
-            "resume an interrupted invocation."
-        ),
-    )
+def add_protocol_arguments(parser, permuted=True, verbose=1, coupling_blocks=None):
+    """Adds the flags of the grid (methods, C, seeds) and of the protocol to `parser`.
+
+    `examples/<task>.py` and the Table-1 launcher (`reproduce.py`) share
+    them; `protocol_settings` turns the parsed flags into `Protocol.create`
+    arguments.
+
+    Args:
+        parser: an `argparse.ArgumentParser`.
+        permuted: whether to offer `--permutation-seed` (psMNIST).
+        verbose: the default `--verbose`.
+        coupling_blocks: the values of C that `--coupling-blocks` defaults
+            to, as its help shows them (default: the paper's).
+    """
+    paper = PAPER_DEFAULTS
+    coupling_blocks = coupling_blocks or paper["coupling_blocks"]
     add = parser.add_argument
-    add(
-        "--quick",
-        action="store_true",
-        help=(
-            "a smoke run that learns within minutes on a CPU: one "
-            f"{quick['methods'][0]} run with a smaller {quick['num_modules']} x "
-            f"{quick['module_size']} assembly, C={quick['coupling_blocks'][0]}, "
-            f"{quick['limit_train']} train / {quick['limit_test']} test sequences, "
-            f"{quick['epochs']} epochs, learning rate {quick['learning_rate']:g}; "
-            "other flags override these"
-        ),
-    )
     add(
         "--method",
         nargs="+",
@@ -525,7 +571,7 @@ def build_parser(task):
         type=int,
         metavar="C",
         help="numbers of coupling blocks C "
-        f"(default: {' '.join(map(str, paper['coupling_blocks']))})",
+        f"(default: {' '.join(map(str, coupling_blocks))})",
     )
     add("--modules", type=int, help=f"modules p (default: {paper['num_modules']})")
     add("--units", type=int, help=f"units per module N (default: {paper['module_size']})")
@@ -563,7 +609,7 @@ def build_parser(task):
         help="read each image as 28 steps of 28 pixels instead of 784 steps of one "
         "pixel: a speed option for smoke tests, not the paper's task",
     )
-    if TASKS[task]:
+    if permuted:
         add(
             "--permutation-seed",
             type=int,
@@ -571,14 +617,74 @@ def build_parser(task):
             help="seed of the fixed pixel permutation (default: 0)",
         )
     add("--data-dir", help="folder with the four MNIST idx files (default: $MNIST_DIR)")
-    add("--output", help=f"results folder (default: runs/{task}, or runs/{task}-quick)")
     add(
         "--verbose",
         type=int,
-        default=1,
+        default=verbose,
         choices=(0, 1, 2),
-        help="Keras fit verbosity: 0, 1 progress bar (default), 2 a line per epoch",
+        help=f"Keras fit verbosity: 0, 1 progress bar, 2 a line per epoch (default: {verbose})",
     )
+
+
+def protocol_settings(args):
+    """The `Protocol.create` settings named by flags of `add_protocol_arguments`.
+
+    Flags left out are None, so `Protocol.create` fills in its defaults.
+    """
+    seeds = args.seeds
+    if args.runs is not None:
+        seeds = tuple(range(check_int("runs", args.runs, 1)))
+    return dict(
+        methods=None if args.method is None else tuple(args.method),
+        coupling_blocks=None if args.coupling_blocks is None else tuple(args.coupling_blocks),
+        seeds=None if seeds is None else tuple(seeds),
+        num_modules=args.modules,
+        module_size=args.units,
+        dt=args.dt,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        optimizer=args.optimizer,
+        lr_drops=args.lr_drops,
+        patience=args.patience,
+        limit_train=args.limit_train,
+        limit_test=args.limit_test,
+        row_wise=args.row_wise,
+        permutation_seed=getattr(args, "permutation_seed", 0),
+        data_dir=args.data_dir,
+        verbose=args.verbose,
+    )
+
+
+def build_parser(task):
+    """The command line of `examples/<task>.py`: the paper's grid and protocol."""
+    check_choice("task", task, tuple(TASKS))
+    quick = QUICK_DEFAULTS
+    parser = argparse.ArgumentParser(
+        prog=f"{task}.py",
+        description=(
+            f"Train assemblies of RNN modules on {task} with the protocol of the "
+            "paper's Table 1. Without options: the full grid (4 methods x C in "
+            "{5, 20} x 3 seeds, 16 x 32 units, up to 200 epochs). The test split "
+            "is the validation data, as in the paper. Rerun the same command to "
+            "resume an interrupted invocation."
+        ),
+    )
+    add = parser.add_argument
+    add(
+        "--quick",
+        action="store_true",
+        help=(
+            "a smoke run that learns within minutes on a CPU: one "
+            f"{quick['methods'][0]} run with a smaller {quick['num_modules']} x "
+            f"{quick['module_size']} assembly, C={quick['coupling_blocks'][0]}, "
+            f"{quick['limit_train']} train / {quick['limit_test']} test sequences, "
+            f"{quick['epochs']} epochs, learning rate {quick['learning_rate']:g}; "
+            "other flags override these"
+        ),
+    )
+    add_protocol_arguments(parser, permuted=TASKS[task])
+    add("--output", help=f"results folder (default: runs/{task}, or runs/{task}-quick)")
     return parser
 
 
@@ -587,31 +693,8 @@ def parse_protocol(task, argv=None):
     parser = build_parser(task)
     args = parser.parse_args(argv)
     try:
-        seeds = args.seeds
-        if args.runs is not None:
-            seeds = tuple(range(check_int("runs", args.runs, 1)))
         return Protocol.create(
-            task,
-            quick=args.quick,
-            methods=None if args.method is None else tuple(args.method),
-            coupling_blocks=None if args.coupling_blocks is None else tuple(args.coupling_blocks),
-            seeds=None if seeds is None else tuple(seeds),
-            num_modules=args.modules,
-            module_size=args.units,
-            dt=args.dt,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            learning_rate=args.learning_rate,
-            optimizer=args.optimizer,
-            lr_drops=args.lr_drops,
-            patience=args.patience,
-            limit_train=args.limit_train,
-            limit_test=args.limit_test,
-            row_wise=args.row_wise,
-            permutation_seed=getattr(args, "permutation_seed", 0),
-            data_dir=args.data_dir,
-            output=args.output,
-            verbose=args.verbose,
+            task, quick=args.quick, output=args.output, **protocol_settings(args)
         )
     except ValueError as exc:
         parser.error(str(exc))
