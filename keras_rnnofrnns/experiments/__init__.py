@@ -5,7 +5,11 @@ fronts over `main`, `table_main` and the functions below. matplotlib is only
 imported when a figure is drawn.
 """
 
-from keras_rnnofrnns.experiments.callbacks import EpochTimer, ResumedEarlyStopping
+from keras_rnnofrnns.experiments.callbacks import (
+    EpochTimer,
+    ResumedEarlyStopping,
+    StopBeforeDeadline,
+)
 from keras_rnnofrnns.experiments.figures import plot_assembly
 from keras_rnnofrnns.experiments.records import (
     RECORD_KEYS,
@@ -13,6 +17,8 @@ from keras_rnnofrnns.experiments.records import (
     summarize,
     write_summary,
 )
+from keras_rnnofrnns.experiments.reproduce import main as reproduce_main
+from keras_rnnofrnns.experiments.reproduce import reproduction_order
 from keras_rnnofrnns.experiments.runner import (
     PAPER_DEFAULTS,
     QUICK_DEFAULTS,
@@ -35,6 +41,7 @@ __all__ = [
     "QUICK_DEFAULTS",
     "RECORD_KEYS",
     "ResumedEarlyStopping",
+    "StopBeforeDeadline",
     "TASKS",
     "build_parser",
     "load_records",
@@ -42,6 +49,8 @@ __all__ = [
     "parse_protocol",
     "plot_assembly",
     "render_table",
+    "reproduce_main",
+    "reproduction_order",
     "run_protocol",
     "summarize",
     "table_main",
