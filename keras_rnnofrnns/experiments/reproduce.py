@@ -625,18 +625,19 @@ so a session gives one stretch of about ten minutes; at most 8 files of
 
    ```bash
    source .device/env.sh && KERAS_BACKEND=jax python3 examples/reproduce.py \\
-       --parallel 4 --time-budget 480 --pack $OUT/results.tar.gz
+       --parallel 4 --time-budget 450 --pack $OUT/results.tar.gz
    ```
 
    It trains the first unfinished configurations in the order above, four at a
    time in separate processes on the one GPU (each JAX process allocates GPU
    memory on demand, at most 0.9 / 4 of it), each with the protocol above. No
    configuration and no epoch starts that the epochs recorded so far say would
-   not end within the 480 s; workers still running 60 s later are stopped and
-   lose only their unfinished epoch. Then it packs the records, CSV logs,
-   models, backups and worker logs of the runs it started into
-   `results.tar.gz` (measured: 0.9 MiB per unfinished 16 x 32 run). 480 + 60 s
-   leave about a minute of the 600 s for `env.sh` and the packing.
+   not end within the 450 s; workers still running 60 s later are stopped
+   (killed 10 s after that) and lose only their unfinished epoch. Then it packs
+   the records, CSV logs, models, backups and worker logs of the runs it
+   started into `results.tar.gz` (measured: 0.9 MiB per unfinished 16 x 32
+   run). The other 80 s of the 600 are for `env.sh` and the packing: a command
+   killed at its limit brings nothing back, and the stretch would be lost.
 3. Here, with the archive the device tool brought back (under its `files_at`):
 
    ```bash
