@@ -23,6 +23,7 @@ Requires keras-tuner and matplotlib (`pip install keras-rnnofrnns[examples]`).
 import argparse
 
 from keras_rnnofrnns import METHODS
+from keras_rnnofrnns.distribution import data_parallel_scope
 from keras_rnnofrnns.tuning import TASKS, TUNERS, AssemblyHyperModel, load_task, run_search
 
 
@@ -68,6 +69,9 @@ def parse_args(argv=None):
     parser.add_argument("--top", type=int, default=5, help="configurations in the summary")
     parser.add_argument("--overwrite", action="store_true", help="discard previous results")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.add_argument("--data-parallel", action="store_true",
+                        help="train every trial data-parallel over all local devices "
+                        "(JAX, TensorFlow; not torch)")
     parser.add_argument("--methods", nargs="+", choices=tuple(METHODS),
                         help="module strategies to search (default all)")
     coupling = _add_dimension(parser, "coupling-blocks", int, "number of coupling blocks C")
@@ -99,22 +103,24 @@ def main(argv=None):
     data = load_task(
         args.task, args.data_dir, limit_train=args.limit_train, limit_test=args.limit_test
     )
-    return run_search(
-        hypermodel,
-        data,
-        tuner=args.tuner,
-        max_trials=args.max_trials,
-        epochs=args.epochs,
-        directory=args.directory,
-        project_name=args.project_name,
-        batch_size=args.batch_size,
-        validation_split=args.validation_split,
-        patience=args.patience,
-        top=args.top,
-        seed=args.seed,
-        overwrite=args.overwrite,
-        verbose=0 if args.quiet else 1,
-    )
+    # Trials build and train their models inside the scope.
+    with data_parallel_scope(args.data_parallel):
+        return run_search(
+            hypermodel,
+            data,
+            tuner=args.tuner,
+            max_trials=args.max_trials,
+            epochs=args.epochs,
+            directory=args.directory,
+            project_name=args.project_name,
+            batch_size=args.batch_size,
+            validation_split=args.validation_split,
+            patience=args.patience,
+            top=args.top,
+            seed=args.seed,
+            overwrite=args.overwrite,
+            verbose=0 if args.quiet else 1,
+        )
 
 
 if __name__ == "__main__":

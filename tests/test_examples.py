@@ -268,3 +268,16 @@ def test_summary_statistics_are_over_seeds():
     assert group["seeds"] == [0, 1, 2]
     assert group["mean"] == pytest.approx(0.8)
     assert group["std"] == pytest.approx(np.std([0.7, 0.8, 0.9]))
+
+
+def test_data_parallel_flag(mnist_dir, tmp_path):
+    argv = _tiny(tmp_path, mnist_dir, "--method", "adadiag-clip", "--epochs", "1", "--data-parallel")
+    if keras.backend.backend() == "torch":
+        with pytest.raises(NotImplementedError, match="torch"):
+            main("smnist", argv)
+        return
+    # One CPU device here: the scope is entered and the run still trains;
+    # agreement with a single-device fit on 2 devices is tests/test_distribution.py's.
+    (record,) = main("smnist", argv)
+    assert record["finished"] and record["epochs_run"] == 1
+    assert record["config"] == main("smnist", _tiny(tmp_path, mnist_dir, "--method", "adadiag-clip", "--epochs", "1"))[0]["config"]

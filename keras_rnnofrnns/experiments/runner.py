@@ -53,6 +53,7 @@ from keras_rnnofrnns.experiments.records import (
     write_json,
     write_summary,
 )
+from keras_rnnofrnns.distribution import check_even_split, data_parallel_scope, describe_devices
 from keras_rnnofrnns.models import METHODS, OPTIMIZERS, sequence_classifier
 from keras_rnnofrnns.stability.certificate import certify
 
@@ -134,6 +135,10 @@ class Protocol:
         data_dir: MNIST folder, or None for the `MNIST_DIR` variable.
         output: the results folder.
         quick: whether the quick defaults were used.
+        data_parallel: train data-parallel over all local devices
+            (`keras_rnnofrnns.distribution.data_parallel_scope`; JAX and
+            TensorFlow). It does not change results beyond float rounding,
+            so it is not part of a run's config.
         verbose: `fit` verbosity (0, 1 progress bar, 2 one line per epoch).
     """
 
@@ -158,6 +163,7 @@ class Protocol:
     output: str = None
     quick: bool = False
     verbose: int = 1
+    data_parallel: bool = False
 
     @classmethod
     def create(cls, task, quick=False, **settings):
@@ -201,6 +207,7 @@ class Protocol:
         check_int("permutation_seed", self.permutation_seed, 0)
         check_choice("verbose", self.verbose, (0, 1, 2))
         check_choice("row_wise", self.row_wise, (False, True))
+        check_choice("data_parallel", self.data_parallel, (False, True))
         if not self.methods or not self.coupling_blocks or not self.seeds:
             raise ValueError(
                 "Invalid protocol: received no method, C or seed to run "
@@ -406,76 +413,82 @@ def train_run(protocol, data, method, coupling_blocks, seed, callbacks=()):
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
-    model = sequence_classifier(
-        method,
-        num_modules=protocol.num_modules,
-        module_size=protocol.module_size,
-        coupling_blocks=coupling_blocks,
-        dt=protocol.dt,
-        seed=seed,
-        sequence_length=x_train.shape[1],
-        input_dim=x_train.shape[2],
-        learning_rate=protocol.learning_rate,
-        optimizer=protocol.optimizer,
-    )
-    rows = history_from_csv(run.csv_path) if previous is not None else []
-    over = run.over(model, rows)
-    # Which device trained which epochs: a run may be resumed elsewhere.
-    sessions = [] if previous is None else previous.get("sessions", [])
-    print(
-        f"{run.name}: {protocol.num_modules} x {protocol.module_size} assembly, "
-        f"dt={protocol.dt:g}, {len(x_train)} train / {len(x_test)} test sequences of "
-        f"{x_train.shape[1]} steps, validation on the test split"
-        + (f"; resuming after epoch {len(rows)}" if rows and not over else "")
-    )
-    if not over:
-        env = environment()
-        session = {key: env[key] for key in ("device", "backend", "date")}
-
-        def begin_epoch(epoch, logs):
-            if "from_epoch" not in session:
-                session["from_epoch"] = epoch
-                # Epochs from here on are (re)trained by this session.
-                sessions[:] = [s for s in sessions if s["from_epoch"] < epoch] + [session]
-
-        def record_epoch(epoch, logs):
-            run.record(
-                history_from_csv(run.csv_path),
-                model.stop_training,
-                False,
-                source,
-                sessions=sessions,
-            )
-
-        model.fit(
-            x_train,
-            y_train,
-            validation_data=(x_test, y_test),
-            epochs=protocol.epochs,
-            batch_size=protocol.batch_size,
-            verbose=protocol.verbose,
-            callbacks=[
-                *run.callbacks(rows),
-                # Recorded before the backup is saved, so a backed-up epoch is
-                # always in the record and the CSV log too.
-                keras.callbacks.LambdaCallback(
-                    on_epoch_begin=begin_epoch, on_epoch_end=record_epoch
-                ),
-                keras.callbacks.BackupAndRestore(run.backup_dir, delete_checkpoint=False),
-                *callbacks,
-            ],
+    # Everything that creates or trains variables runs inside the scope;
+    # loading, certifying and plotting the best model need no devices.
+    with data_parallel_scope(protocol.data_parallel) as devices:
+        if devices is not None:
+            print(describe_devices())
+            check_even_split(devices, protocol.batch_size, [len(x_train), len(x_test)])
+        model = sequence_classifier(
+            method,
+            num_modules=protocol.num_modules,
+            module_size=protocol.module_size,
+            coupling_blocks=coupling_blocks,
+            dt=protocol.dt,
+            seed=seed,
+            sequence_length=x_train.shape[1],
+            input_dim=x_train.shape[2],
+            learning_rate=protocol.learning_rate,
+            optimizer=protocol.optimizer,
         )
-        rows = history_from_csv(run.csv_path)
-        if not run.over(model, rows):
-            print(f"{run.name}: stopped after epoch {len(rows)}, unfinished; rerun to resume")
-            return read_json(run.record_path)
+        rows = history_from_csv(run.csv_path) if previous is not None else []
+        over = run.over(model, rows)
+        # Which device trained which epochs: a run may be resumed elsewhere.
+        sessions = [] if previous is None else previous.get("sessions", [])
+        print(
+            f"{run.name}: {protocol.num_modules} x {protocol.module_size} assembly, "
+            f"dt={protocol.dt:g}, {len(x_train)} train / {len(x_test)} test sequences of "
+            f"{x_train.shape[1]} steps, validation on the test split"
+            + (f"; resuming after epoch {len(rows)}" if rows and not over else "")
+        )
+        if not over:
+            env = environment()
+            session = {key: env[key] for key in ("device", "backend", "date")}
 
-    if os.path.exists(run.best_so_far_path):
-        os.replace(run.best_so_far_path, run.model_path)
-    if not os.path.exists(run.model_path):
-        # ModelCheckpoint saves only on a finite, improving accuracy; with
-        # none (e.g. a diverged run) the last weights stand in for the best.
-        model.save(run.model_path)
+            def begin_epoch(epoch, logs):
+                if "from_epoch" not in session:
+                    session["from_epoch"] = epoch
+                    # Epochs from here on are (re)trained by this session.
+                    sessions[:] = [s for s in sessions if s["from_epoch"] < epoch] + [session]
+
+            def record_epoch(epoch, logs):
+                run.record(
+                    history_from_csv(run.csv_path),
+                    model.stop_training,
+                    False,
+                    source,
+                    sessions=sessions,
+                )
+
+            model.fit(
+                x_train,
+                y_train,
+                validation_data=(x_test, y_test),
+                epochs=protocol.epochs,
+                batch_size=protocol.batch_size,
+                verbose=protocol.verbose,
+                callbacks=[
+                    *run.callbacks(rows),
+                    # Recorded before the backup is saved, so a backed-up epoch is
+                    # always in the record and the CSV log too.
+                    keras.callbacks.LambdaCallback(
+                        on_epoch_begin=begin_epoch, on_epoch_end=record_epoch
+                    ),
+                    keras.callbacks.BackupAndRestore(run.backup_dir, delete_checkpoint=False),
+                    *callbacks,
+                ],
+            )
+            rows = history_from_csv(run.csv_path)
+            if not run.over(model, rows):
+                print(f"{run.name}: stopped after epoch {len(rows)}, unfinished; rerun to resume")
+                return read_json(run.record_path)
+
+        if os.path.exists(run.best_so_far_path):
+            os.replace(run.best_so_far_path, run.model_path)
+        if not os.path.exists(run.model_path):
+            # ModelCheckpoint saves only on a finite, improving accuracy; with
+            # none (e.g. a diverged run) the last weights stand in for the best.
+            model.save(run.model_path)
     best = keras.saving.load_model(run.model_path, compile=False)
     # Kept without the optimizer state, a third of the size: the finished
     # model is for evaluation and inspection, and results/ is committed.
@@ -618,6 +631,12 @@ def add_protocol_arguments(parser, permuted=True, verbose=1, coupling_blocks=Non
         )
     add("--data-dir", help="folder with the four MNIST idx files (default: $MNIST_DIR)")
     add(
+        "--data-parallel",
+        action="store_true",
+        help="train data-parallel over all local devices (JAX, TensorFlow; not torch); "
+        "--batch-size stays the global batch and must split evenly",
+    )
+    add(
         "--verbose",
         type=int,
         default=verbose,
@@ -653,6 +672,7 @@ def protocol_settings(args):
         permutation_seed=getattr(args, "permutation_seed", 0),
         data_dir=args.data_dir,
         verbose=args.verbose,
+        data_parallel=args.data_parallel,
     )
 
 
