@@ -277,10 +277,18 @@ class AssemblyCell(keras.layers.Layer):
             return TanhDiag()(raw)
         return ClipDiag()(raw)
 
-    def _module_term(self, phi, module):
-        """W phi(x) for a batch, given the diagonal (H,) or the (p, N, N) blocks."""
+    def _module_term(self, phi, module, feature_major=False):
+        """W phi(x) for a batch, given the diagonal or the (p, N, N) blocks.
+
+        `phi` is (batch, H), or (H, batch) with `feature_major`; a diagonal
+        `module` is then (H,) or (H, 1) respectively.
+        """
         if self.module_weights != "sparse":
             return module * phi
+        if feature_major:
+            # (p, N, batch) is a view of (H, batch): a batched matmul with no copies.
+            modules = ops.reshape(phi, (self.num_modules, self.module_size, -1))
+            return ops.reshape(ops.matmul(module, modules), (self.units, -1))
         modules = ops.reshape(phi, (-1, self.num_modules, self.module_size))
         return ops.reshape(ops.einsum("bpn,pmn->bpm", modules, module), (-1, self.units))
 
@@ -318,29 +326,52 @@ class AssemblyCell(keras.layers.Layer):
 
     # -- the same step for a loop that hoists the weight work ---------------
 
-    def recurrence_operators(self, dtype=None):
+    def recurrence_operators(self, dtype=None, feature_major=False):
         """Everything the step needs that depends on the weights alone.
 
-        Returns `(transition, module)` with
-        `transition = (1 - h) I + h L^T` (H x H, h = dt / tau) and `module`
-        either `h * diag(W)` (size H) or the blocks `h * W_i` (p, N, N), so
-        that one step is `fast_step((transition, module), x, h * (u K + b))`.
-        Compute it once per sequence, not once per step.
+        Returns `(transition, module, kernel, bias, feature_major)`, the
+        first four scaled by h = dt / tau, so that one step is
+        `fast_step(operators, x, fast_drive(operators, u_t))`. Compute them
+        once per sequence, not once per step. For states of shape
+        (batch, H) they are `transition = (1 - h) I + h L^T` (H x H),
+        `module` either `h * diag(W)` (H,) or the blocks `h * W_i`
+        (p, N, N), `kernel = h K` (input_dim, H) and `bias = h b` (H,) or
+        None without bias. With `feature_major`, for states of shape
+        (H, batch) and inputs (input_dim, batch), the transition, kernel,
+        bias and a diagonal module are transposed to act from the left.
         """
         dtype = dtype or self.compute_dtype
         h = ops.cast(self.step_size, dtype)
         coupling = self.coupling.coupling_operator(dtype)
-        transition = (1.0 - h) * ops.eye(self.units, dtype=dtype) + h * ops.transpose(coupling)
-        return transition, h * self._module_parameter(dtype)
+        if not feature_major:
+            coupling = ops.transpose(coupling)
+        transition = (1.0 - h) * ops.eye(self.units, dtype=dtype) + h * coupling
+        module = h * self._module_parameter(dtype)
+        kernel = h * ops.cast(self.input_kernel, dtype)
+        bias = None if self.bias is None else h * ops.cast(self.bias, dtype)
+        if feature_major:
+            kernel = ops.transpose(kernel)
+            bias = None if bias is None else ops.expand_dims(bias, 1)
+            if self.module_weights != "sparse":
+                module = ops.expand_dims(module, 1)
+        return transition, module, kernel, bias, feature_major
 
-    def fast_step(self, operators, x, scaled_drive):
-        """One step from precomputed `recurrence_operators()` and `h * (u K + b)`."""
-        transition, module = operators
-        return (
-            ops.matmul(x, transition)
-            + self._module_term(self.activation(x), module)
-            + scaled_drive
-        )
+    def fast_drive(self, operators, inputs):
+        """`h (u K + b)` from `recurrence_operators()`.
+
+        `inputs` has shape (..., input_dim), or (..., input_dim, batch) for
+        feature-major operators.
+        """
+        _, _, kernel, bias, feature_major = operators
+        drive = ops.matmul(kernel, inputs) if feature_major else ops.matmul(inputs, kernel)
+        return drive if bias is None else drive + bias
+
+    def fast_step(self, operators, x, drive):
+        """One step from `recurrence_operators()` and the step's `fast_drive()`."""
+        transition, module, _, _, feature_major = operators
+        linear = ops.matmul(transition, x) if feature_major else ops.matmul(x, transition)
+        phi = self.activation(x)
+        return linear + self._module_term(phi, module, feature_major) + drive
 
     # -- inspection ----------------------------------------------------------
 

@@ -14,20 +14,24 @@ class AssemblyRNN(keras.layers.RNN):
     and gradients), with a loop that does per step only what the recurrence
     needs. `keras.layers.RNN` calls the cell once per time step, so a cell
     must rebuild everything that depends on the weights alone (the coupling
-    from its parameters and metric, the tanh of the diagonal) and project the
-    input at every one of the 784 steps of an MNIST sequence. This layer
-    computes those once per call:
+    from its parameters and metric, the tanh of the diagonal) at every one of
+    the 784 steps of an MNIST sequence. This layer computes once per call the
+    transition `(1 - h) I + h L^T`, the scaled module weights and the scaled
+    input kernel and bias, after which a step is one H x H matmul, the input
+    term `u_t (h K) + h b`, the activation and the module term (an
+    elementwise product for diagonal modules, p small N x N products for
+    sparse ones, never a dense H x H one).
 
-    - the input projection `h (u K + b)` for all time steps in one matmul;
-    - the transition `(1 - h) I + h L^T` and the scaled module weights;
-
-    after which a step is one H x H matmul, the activation and the module
-    term (an elementwise product for diagonal modules, p small N x N products
-    for sparse ones). On JAX and TensorFlow the loop is `keras.ops.scan`
-    (`lax.scan` / a while loop, with `scan_unroll` steps per iteration); on
-    PyTorch, whose scan is a Python loop that slices its input at every step
-    (and makes autograd write a full-size zero gradient per slice), the drive
-    is unbound once and the loop runs over the pieces.
+    The input term stays inside the step: precomputing it for all steps
+    would write and read a (time, batch, H) tensor forward and backward,
+    which costs more than the projection itself. On JAX and TensorFlow the
+    loop is `keras.ops.scan` (`lax.scan` / a while loop, `scan_unroll` steps
+    per iteration); on PyTorch, whose scan is a Python loop that slices its
+    input at every step (and makes autograd write a full-size zero gradient
+    per slice), the inputs are unbound once and the loop runs over the
+    pieces. On PyTorch and TensorFlow the states are kept feature-major,
+    (H, batch), which makes the sparse block product a batched matmul of
+    views; XLA chooses its own layouts and JAX keeps (batch, H).
 
     Args:
         num_modules, module_size, coupling_blocks, module_weights, density,
@@ -35,8 +39,9 @@ class AssemblyRNN(keras.layers.RNN):
         and constraint arguments: as for `AssemblyCell`.
         return_sequences, return_state, go_backwards, stateful, unroll,
         zero_output_for_mask: as for `keras.layers.RNN`.
-        scan_unroll: int >= 1, time steps per loop iteration on backends whose
-            scan supports it (JAX); default 1.
+        scan_unroll: int >= 1, time steps per loop iteration of JAX's
+            `lax.scan` (on TensorFlow, the while loop's parallel
+            iterations); default 1. It changes no result.
         **kwargs: base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -109,62 +114,77 @@ class AssemblyRNN(keras.layers.RNN):
     def inner_loop(self, sequences, initial_state, mask, training=False):
         cell = self.cell
         dtype = initial_state[0].dtype
-        operators = cell.recurrence_operators(dtype)
-        h = ops.cast(cell.step_size, dtype)
-        drive = h * cell.input_drive(ops.cast(sequences, dtype))
-        # Time-major, so each step reads a contiguous slice.
-        drive = ops.transpose(drive, (1, 0, 2))
+        # Feature-major states (H, batch) make the sparse modules' block
+        # product a batched matmul over views, with no copies, and the whole
+        # step faster on PyTorch and TensorFlow; XLA picks its own layouts and
+        # runs the diagonal step faster batch-major.
+        feature_major = keras.backend.backend() != "jax"
+        operators = cell.recurrence_operators(dtype, feature_major)
+        # Time-major, so each step reads a contiguous slice. The inputs have
+        # far fewer features than the state, so this transpose is cheap.
+        time_major = (1, 2, 0) if feature_major else (1, 0, 2)
+        inputs = ops.transpose(ops.cast(sequences, dtype), time_major)
+        x0 = ops.transpose(initial_state[0]) if feature_major else initial_state[0]
         if mask is not None:
-            mask = ops.expand_dims(ops.transpose(ops.cast(mask, "bool"), (1, 0)), -1)
+            mask = ops.transpose(ops.cast(mask, "bool"))
+            mask = ops.expand_dims(mask, 1 if feature_major else 2)
         if self.go_backwards:
-            drive = ops.flip(drive, axis=0)
+            inputs = ops.flip(inputs, axis=0)
             mask = None if mask is None else ops.flip(mask, axis=0)
 
-        def step(x, drive_t, mask_t):
-            x_next = cell.fast_step(operators, x, drive_t)
-            return x_next if mask_t is None else ops.where(mask_t, x_next, x)
+        # `u_t K + b` is computed inside the step: projecting all steps up
+        # front writes and reads a (time, batch, H) tensor forward and
+        # backward, which costs more than the projection on the CPU.
+        if keras.backend.backend() == "torch" or self.unroll:
+            last, states = self._python_loop(operators, x0, inputs, mask)
+        else:
+            last, states = self._scan_loop(operators, x0, inputs, mask)
 
         # The output is the state; at a masked step both keep their previous
         # value, or the output is zero with zero_output_for_mask.
-        x0 = initial_state[0]
-        if keras.backend.backend() == "torch" or self.unroll:
-            last, states = self._python_loop(step, x0, drive, mask)
-        else:
-            last, states = self._scan_loop(step, x0, drive, mask)
-        if self.return_sequences:
-            outputs = states
-            if mask is not None and self.zero_output_for_mask:
-                outputs = ops.where(mask, outputs, ops.zeros_like(outputs))
-            outputs = ops.transpose(outputs, (1, 0, 2))
-            return outputs[:, -1], outputs, [last]
-        last_output = last
         if mask is not None and self.zero_output_for_mask:
             last_output = ops.where(mask[-1], last, ops.zeros_like(last))
-        return last_output, last_output, [last]
+        else:
+            last_output = last
+        last = ops.transpose(last) if feature_major else last
+        last_output = ops.transpose(last_output) if feature_major else last_output
+        if not self.return_sequences:
+            return last_output, last_output, [last]
+        outputs = states
+        if mask is not None and self.zero_output_for_mask:
+            outputs = ops.where(mask, outputs, ops.zeros_like(outputs))
+        outputs = ops.transpose(outputs, (2, 0, 1) if feature_major else (1, 0, 2))
+        return outputs[:, -1], outputs, [last]
 
-    def _python_loop(self, step, x, drive, mask):
-        drives = ops.unstack(drive, axis=0)
-        masks = [None] * len(drives) if mask is None else ops.unstack(mask, axis=0)
+    def _step(self, operators, x, u_t, mask_t):
+        x_next = self.cell.fast_step(operators, x, self.cell.fast_drive(operators, u_t))
+        return x_next if mask_t is None else ops.where(mask_t, x_next, x)
+
+    def _python_loop(self, operators, x, inputs, mask):
+        # Unbound once: slicing inputs[t] inside the loop would make PyTorch's
+        # autograd write a full-size zero gradient at every step.
+        inputs = ops.unstack(inputs, axis=0)
+        masks = [None] * len(inputs) if mask is None else ops.unstack(mask, axis=0)
         states = []
-        for drive_t, mask_t in zip(drives, masks):
-            x = step(x, drive_t, mask_t)
+        for u_t, mask_t in zip(inputs, masks):
+            x = self._step(operators, x, u_t, mask_t)
             if self.return_sequences:
                 states.append(x)
         return x, ops.stack(states, axis=0) if self.return_sequences else None
 
-    def _scan_loop(self, step, x0, drive, mask):
-        # TensorFlow's scan must emit a carry-shaped output at every step;
-        # JAX's can emit nothing, which spares a (time, batch, H) stack.
+    def _scan_loop(self, operators, x0, inputs, mask):
+        # TensorFlow's scan must emit a carry-shaped output at every step
+        # (without one, keras.ops.scan gives no gradient); JAX's can emit
+        # nothing, which spares a (time, batch, H) stack.
         emit = self.return_sequences or keras.backend.backend() == "tensorflow"
 
         def body(x, xs):
-            drive_t, mask_t = xs if mask is not None else (xs, None)
-            x = step(x, drive_t, mask_t)
+            u_t, mask_t = xs if mask is not None else (xs, None)
+            x = self._step(operators, x, u_t, mask_t)
             return x, (x if emit else None)
 
-        xs = drive if mask is None else (drive, mask)
-        last, states = ops.scan(body, x0, xs, unroll=self.scan_unroll)
-        return last, states
+        xs = inputs if mask is None else (inputs, mask)
+        return ops.scan(body, x0, xs, unroll=self.scan_unroll)
 
     def get_config(self):
         config = {

@@ -1,0 +1,168 @@
+"""AssemblyRNN's fast loop against keras.layers.RNN(AssemblyCell): gradients too.
+
+Speed must never change results. test_core_cell.py holds the forward
+outputs of both paths to a numpy reference; here the gradients of the fast
+path (weights and inputs) must equal those of the generic per-step path,
+through masking, go_backwards, zero_output_for_mask, return_sequences, an
+initial state and the Python-loop path (`unroll=True`), on the current backend.
+"""
+
+import keras
+import numpy as np
+import pytest
+from conftest import STRATEGIES, to_numpy
+
+from keras_rnnofrnns import AssemblyCell, AssemblyRNN
+
+P, N, C = 3, 4, 2
+BATCH, STEPS, FEATURES = 3, 7, 2
+MASK = np.array(
+    [[1, 1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 1, 1], [1, 1, 0, 0, 0, 0, 0]], dtype=bool
+)
+RTOL, ATOL = 1e-4, 1e-6
+
+
+def layer_pair(strategy, **rnn_arguments):
+    """The fast and the generic layer with the same, non-trivial weights."""
+    cell_arguments = dict(module_weights=strategy, density=0.3, seed=4)
+    fast = AssemblyRNN(P, N, C, **cell_arguments, **rnn_arguments)
+    generic = keras.layers.RNN(AssemblyCell(P, N, C, **cell_arguments), **rnn_arguments)
+    inputs = sequences()
+    fast(inputs)
+    generic(inputs)
+    # A bias and a stronger coupling, so that every term reaches the gradient.
+    rng = np.random.default_rng(1)
+    weights = [w + rng.normal(scale=0.5, size=w.shape).astype(w.dtype) for w in fast.get_weights()]
+    fast.set_weights(weights)
+    generic.set_weights(weights)
+    return fast, generic
+
+
+def sequences(seed=0):
+    return np.random.default_rng(seed).normal(size=(BATCH, STEPS, FEATURES)).astype("float32")
+
+
+def loss_and_gradients(layer, inputs, initial_state=None, mask=None):
+    """Loss, then d loss / d (trainable weights..., inputs[, initial_state]) as numpy.
+
+    The loss weighs every output (and the returned state) with fixed random
+    numbers, so each output position gets a different upstream gradient.
+    """
+    arguments = [inputs] + ([] if initial_state is None else [initial_state])
+    kwargs = {} if mask is None else {"mask": mask}
+
+    def loss_of(outputs):
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        total = 0.0
+        for i, output in enumerate(outputs):
+            probe = np.random.default_rng(10 + i).normal(size=tuple(output.shape))
+            total = total + keras.ops.sum(output * keras.ops.convert_to_tensor(probe, output.dtype))
+        return total
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        trainable = [v.value for v in layer.trainable_variables]
+        non_trainable = [v.value for v in layer.non_trainable_variables]
+
+        def loss_fn(trainable, arguments):
+            outputs, _ = layer.stateless_call(trainable, non_trainable, *arguments, **kwargs)
+            return loss_of(outputs)
+
+        arguments = [jax.numpy.asarray(a) for a in arguments]
+        # Compiled: tracing once is much faster than running op by op.
+        gradient_fn = jax.jit(jax.value_and_grad(loss_fn, argnums=(0, 1)))
+        loss, (weight_grads, argument_grads) = gradient_fn(trainable, arguments)
+        grads = list(weight_grads) + list(argument_grads)
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        arguments = [tf.convert_to_tensor(a) for a in arguments]
+        with tf.GradientTape() as tape:
+            tape.watch(arguments)
+            loss = loss_of(layer(*arguments, **kwargs))
+        grads = tape.gradient(loss, list(layer.trainable_variables) + arguments)
+    else:
+        import torch
+
+        arguments = [torch.tensor(a, requires_grad=True) for a in arguments]
+        loss = loss_of(layer(*arguments, **kwargs))
+        targets = [v.value for v in layer.trainable_variables] + arguments
+        grads = torch.autograd.grad(loss, targets)
+    return float(to_numpy(loss)), [to_numpy(g) for g in grads]
+
+
+def assert_same_gradients(fast, generic, **call):
+    inputs = sequences()
+    fast_loss, fast_grads = loss_and_gradients(fast, inputs, **call)
+    generic_loss, generic_grads = loss_and_gradients(generic, inputs, **call)
+    np.testing.assert_allclose(fast_loss, generic_loss, rtol=RTOL, atol=ATOL)
+    names = [v.path for v in fast.trainable_variables] + ["inputs", "initial_state"]
+    assert len(fast_grads) == len(generic_grads)
+    for name, fast_grad, generic_grad in zip(names, fast_grads, generic_grads):
+        assert np.all(np.isfinite(fast_grad)), name
+        # A gradient that is zero everywhere would make the comparison empty.
+        assert np.any(generic_grad != 0), name
+        np.testing.assert_allclose(fast_grad, generic_grad, rtol=RTOL, atol=ATOL, err_msg=name)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_gradients_equal_generic_path(strategy):
+    fast, generic = layer_pair(strategy, return_sequences=True)
+    assert_same_gradients(fast, generic)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_gradients_equal_with_mask_and_go_backwards(strategy):
+    fast, generic = layer_pair(strategy, go_backwards=True, return_sequences=True)
+    assert_same_gradients(fast, generic, mask=MASK)
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        dict(return_sequences=True, zero_output_for_mask=True),
+        dict(return_state=True, zero_output_for_mask=True),
+    ],
+    ids=["sequences_zeroed", "last_zeroed_and_state"],
+)
+def test_gradients_equal_with_mask_outputs_and_states(arguments):
+    fast, generic = layer_pair("clip_diag", **arguments)
+    assert_same_gradients(fast, generic, mask=MASK)
+
+
+def test_gradients_equal_with_initial_state():
+    fast, generic = layer_pair("sparse", return_sequences=True)
+    state = np.random.default_rng(3).normal(size=(BATCH, P * N)).astype("float32")
+    assert_same_gradients(fast, generic, initial_state=state)
+
+
+def test_python_loop_path_equals_generic_path():
+    # unroll=True runs the fast step in a Python loop on every backend: the
+    # loop PyTorch always uses, here also checked on JAX and TensorFlow.
+    fast, generic = layer_pair("sparse", unroll=True, return_sequences=True)
+    assert_same_gradients(fast, generic, mask=MASK)
+
+
+def test_scan_unroll_changes_nothing():
+    inputs = sequences()
+    one = AssemblyRNN(P, N, C, seed=4, return_sequences=True)
+    eight = AssemblyRNN(P, N, C, seed=4, return_sequences=True, scan_unroll=8)
+    np.testing.assert_allclose(to_numpy(eight(inputs)), to_numpy(one(inputs)), rtol=1e-6, atol=1e-7)
+
+
+def test_fast_step_matches_cell_call():
+    # The per-step pieces in both layouts against the cell's own call.
+    cell = AssemblyCell(P, N, C, module_weights="sparse", density=0.3, seed=2)
+    keras.layers.RNN(cell)(sequences())
+    cell.bias.assign(np.linspace(-1, 1, P * N).astype("float32"))
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(BATCH, P * N)).astype("float32")
+    u = rng.normal(size=(BATCH, FEATURES)).astype("float32")
+    expected = to_numpy(cell(u, [x])[0])
+    for feature_major in (False, True):
+        operators = cell.recurrence_operators(feature_major=feature_major)
+        state, inputs = (x.T, u.T) if feature_major else (x, u)
+        step = to_numpy(cell.fast_step(operators, state, cell.fast_drive(operators, inputs)))
+        np.testing.assert_allclose(step.T if feature_major else step, expected, rtol=1e-5, atol=1e-6)
