@@ -155,6 +155,18 @@ def test_scan_unroll_changes_nothing():
     )
 
 
+def test_batch_as_large_as_the_state():
+    # Feature-major states are (H, batch): with batch == H a bias or diagonal
+    # broadcast along the wrong axis would still have the right shape (Keras
+    # 3.15's TensorFlow ops.add does that to an (n, 1) operand of an (n, n)
+    # tensor), so only the values can tell.
+    inputs = np.random.default_rng(6).normal(size=(P * N, 4, FEATURES)).astype("float32")
+    fast, generic = layer_pair("tanh_diag", return_sequences=True)
+    np.testing.assert_allclose(
+        to_numpy(fast(inputs)), to_numpy(generic(inputs)), rtol=RTOL, atol=ATOL
+    )
+
+
 def test_fast_step_matches_cell_call():
     # The per-step pieces in both layouts against the cell's own call.
     cell = AssemblyCell(P, N, C, module_weights="sparse", density=0.3, seed=2)

@@ -364,6 +364,8 @@ class AssemblyCell(keras.layers.Layer):
         """
         _, _, kernel, bias, feature_major = operators
         drive = ops.matmul(kernel, inputs) if feature_major else ops.matmul(inputs, kernel)
+        # `+`, not ops.add: Keras 3.15's TensorFlow ops.add adds an (n, 1)
+        # operand of an (n, n) tensor along the last axis, as a bias.
         return drive if bias is None else drive + bias
 
     def fast_step(self, operators, x, drive):
