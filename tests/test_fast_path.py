@@ -208,3 +208,13 @@ def test_benchmark_harness_runs_and_its_reference_is_the_model(tmp_path):
     assert kinds == {"assembly", "generic", "simple_rnn", "reference"}
     for row in report["results"]:
         assert row["ms_per_step"] > 0 and row["vs_simple_rnn"] > 0 and row["vs_reference"] > 0
+
+
+def test_jit_compile_auto_does_not_pick_xla_on_tensorflow():
+    # keras.ops.scan's TensorFlow loop is not XLA-compilable; Keras turns XLA
+    # on for jit_compile="auto" on GPU machines unless a layer opts out.
+    layer = AssemblyRNN(P, N, C, seed=0)
+    assert layer.supports_jit == (keras.backend.backend() != "tensorflow")
+    model = keras.Sequential([keras.Input((STEPS, FEATURES)), layer, keras.layers.Dense(2)])
+    model.compile(optimizer="adam", loss="mse", jit_compile="auto")
+    model.train_on_batch(sequences(), np.zeros((BATCH, 2), "float32"))

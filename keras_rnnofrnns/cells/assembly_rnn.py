@@ -33,6 +33,11 @@ class AssemblyRNN(keras.layers.RNN):
     (H, batch), which makes the sparse block product a batched matmul of
     views; XLA chooses its own layouts and JAX keeps (batch, H).
 
+    On TensorFlow the layer cannot be compiled with XLA (`keras.ops.scan`'s
+    while loop there has no maximum number of iterations): it sets
+    `supports_jit = False`, so `compile(jit_compile="auto")` leaves XLA off,
+    and `jit_compile=True` fails.
+
     Args:
         num_modules, module_size, coupling_blocks, module_weights, density,
         dt, tau, activation, seed, use_bias, and the initializer, regularizer
@@ -102,6 +107,10 @@ class AssemblyRNN(keras.layers.RNN):
                 "expected an integer >= 1."
             )
         self.scan_unroll = scan_unroll
+        # keras.ops.scan's TensorFlow while loop sets no maximum number of
+        # iterations, which XLA needs: tell compile(jit_compile="auto"), which
+        # turns XLA on for TensorFlow on GPU machines, to leave it off.
+        self.supports_jit = keras.backend.backend() != "tensorflow"
 
     def build(self, sequences_shape, initial_state_shape=None):
         if len(sequences_shape) != 3:
