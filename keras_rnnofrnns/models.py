@@ -36,6 +36,7 @@ def sequence_classifier(
     learning_rate=1e-3,
     optimizer="adam",
     fast=True,
+    scan_unroll=1,
     compile=True,
 ):
     """An assembly followed by a linear read-out, compiled for classification.
@@ -57,6 +58,8 @@ def sequence_classifier(
         optimizer: one of `OPTIMIZERS`.
         fast: use `AssemblyRNN` (sequence-level loop) rather than
             `keras.layers.RNN(AssemblyCell)`; same results, faster.
+        scan_unroll: time steps per loop iteration of `AssemblyRNN` where the
+            backend's scan supports it (JAX); only with `fast=True`.
         compile: whether to compile the model.
 
     Returns:
@@ -83,7 +86,12 @@ def sequence_classifier(
         **arguments,
     )
     if fast:
-        recurrent = AssemblyRNN(name="assembly", **assembly_arguments)
+        recurrent = AssemblyRNN(name="assembly", scan_unroll=scan_unroll, **assembly_arguments)
+    elif scan_unroll != 1:
+        raise ValueError(
+            f"Invalid `scan_unroll`: received scan_unroll={scan_unroll!r} with fast=False; "
+            "expected 1: keras.layers.RNN(AssemblyCell) has no partial unrolling."
+        )
     else:
         recurrent = keras.layers.RNN(AssemblyCell(**assembly_arguments), name="assembly")
     model = keras.Sequential(

@@ -167,3 +167,16 @@ def test_same_seed_same_initial_weights():
     again = [to_numpy(w) for w in built_cell("tanh_diag", seed=21).weights]
     for a, b in zip(weights, again):
         np.testing.assert_array_equal(a, b)
+
+
+def test_sequence_classifier_passes_scan_unroll():
+    from keras_rnnofrnns import sequence_classifier
+
+    model = sequence_classifier("adadiag-tanh", 2, 3, 1, sequence_length=6, scan_unroll=3, compile=False)
+    assert model.get_layer("assembly").scan_unroll == 3
+    inputs = make_inputs(batch=2, steps=6, features=1)
+    plain = sequence_classifier("adadiag-tanh", 2, 3, 1, sequence_length=6, compile=False)
+    plain.set_weights(model.get_weights())
+    np.testing.assert_allclose(to_numpy(model(inputs)), to_numpy(plain(inputs)), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="scan_unroll"):
+        sequence_classifier("adadiag-tanh", 2, 3, 1, fast=False, scan_unroll=2)
