@@ -1,4 +1,4 @@
-"""Shared test settings: quiet Keras, fixed seeds, the MNIST folder."""
+"""Shared test settings: quiet Keras, fixed seeds, the MNIST and UCR folders."""
 
 import os
 
@@ -23,6 +23,15 @@ def mnist_dir():
     path = os.environ.get("MNIST_DIR")
     if not path:
         pytest.skip("MNIST_DIR is not set (CI sets it to ../shared/data/mnist)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def ucr_dir():
+    # Session-scoped so that module-scoped fixtures can read a data set once.
+    path = os.environ.get("UCR_DIR")
+    if not path:
+        pytest.skip("UCR_DIR is not set (CI sets it to ../shared/data/ucr)")
     return path
 
 

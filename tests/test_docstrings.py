@@ -13,6 +13,7 @@ CORE_MODULES = [
     "keras_rnnofrnns.constraints.skew",
     "keras_rnnofrnns.stability.certificate",
     "keras_rnnofrnns.models",
+    "keras_rnnofrnns.data.ucr",
 ]
 
 

@@ -589,7 +589,7 @@ def _file_names(name, fmt, split):
     return stem, stem + ".gz"
 
 
-def _find_pair(folder: str, name: str):
+def _find_pair(folder: str, name: str, origin: str):
     """Returns (train path, test path, format) or raises FileNotFoundError."""
     folders = [folder, os.path.join(folder, name)]
     found = []  # (folder, fmt, split, path) of every file that exists
@@ -606,7 +606,7 @@ def _find_pair(folder: str, name: str):
             if len(pair) == 2:
                 return pair[0], pair[1], fmt
     looked_for = _looked_for(name)
-    places = " and ".join(repr(f) for f in folders)
+    places = " and ".join(repr(f) for f in folders) + f" ({origin})"
     if found:
         raise FileNotFoundError(
             f"UCR/UEA data set {name!r}: found only {', '.join(map(repr, found))} "
@@ -615,7 +615,8 @@ def _find_pair(folder: str, name: str):
         )
     raise FileNotFoundError(
         f"UCR/UEA data set {name!r} not found: looked for {looked_for} in "
-        f"{places}. {_how_to_point(name)}"
+        f"{places}. A folder that is given is not replaced by another "
+        f"source. {_how_to_point(name)}"
     )
 
 
@@ -635,13 +636,13 @@ def _how_to_point(name):
     )
 
 
-def _load_from_folder(folder: str, name: str):
+def _load_from_folder(folder: str, name: str, origin: str):
     if not os.path.isdir(folder):
         raise FileNotFoundError(
-            f"UCR/UEA folder {folder!r} does not exist or is not a folder "
-            f"(looking for data set {name!r}). {_how_to_point(name)}"
+            f"UCR/UEA folder {folder!r} ({origin}) does not exist or is not a "
+            f"folder (looking for data set {name!r}). {_how_to_point(name)}"
         )
-    train_path, test_path, fmt = _find_pair(folder, name)
+    train_path, test_path, fmt = _find_pair(folder, name, origin)
     parse = _parse_ts if fmt == "ts" else _parse_tsv
     return parse(train_path), parse(test_path), (train_path, test_path)
 
@@ -816,11 +817,13 @@ def load_ucr(
             _fail("pad_length", pad_length, "None unless pad=True")
         pad_length = check_int("pad_length", pad_length, minimum=1)
 
+    origin = "the data_dir argument"
     if data_dir is None:
         data_dir = os.environ.get(_ENV_VAR) or None
+        origin = f"the environment variable {_ENV_VAR}"
     if data_dir is not None:
         folder = os.path.abspath(os.fspath(data_dir))
-        train, test, source = _load_from_folder(folder, name)
+        train, test, source = _load_from_folder(folder, name, origin)
     else:
         train, test, source = _load_from_aeon(name)
 
