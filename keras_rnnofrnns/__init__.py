@@ -9,13 +9,16 @@ provably contracting before, during and after training. See `AssemblyCell`,
 
 from keras_rnnofrnns.cells import (
     CONTRACTING_ACTIVATIONS,
+    GATES,
+    INTEGRATORS,
     MODULE_WEIGHTS,
     AssemblyCell,
     AssemblyRNN,
+    RecurrenceOperators,
 )
 from keras_rnnofrnns.constraints import ClipDiag, SkewSymmetric, TanhDiag
-from keras_rnnofrnns.coupling import BlockOrthogonal, SkewCoupling
-from keras_rnnofrnns.models import METHODS, method_arguments, sequence_classifier
+from keras_rnnofrnns.coupling import BlockOrthogonal, BlockUniform, SkewCoupling
+from keras_rnnofrnns.models import METHODS, PAPER_METHODS, method_arguments, sequence_classifier
 from keras_rnnofrnns.stability import Certificate, certify
 
 __version__ = "0.1.0"
@@ -24,11 +27,16 @@ __all__ = [
     "AssemblyCell",
     "AssemblyRNN",
     "BlockOrthogonal",
+    "BlockUniform",
     "CONTRACTING_ACTIVATIONS",
+    "GATES",
+    "INTEGRATORS",
     "Certificate",
     "ClipDiag",
     "METHODS",
     "MODULE_WEIGHTS",
+    "PAPER_METHODS",
+    "RecurrenceOperators",
     "SkewCoupling",
     "SkewSymmetric",
     "TanhDiag",

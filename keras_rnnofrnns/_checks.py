@@ -47,3 +47,17 @@ def check_choice(name, value, choices):
     if value not in choices:
         _fail(name, value, "one of " + ", ".join(repr(c) for c in choices))
     return value
+
+
+def check_number_pair(name, value, minimum, maximum):
+    """Returns `value` as a pair of floats `(low, high)`, minimum < low < high <= maximum."""
+    allowed = f"a pair (low, high) of numbers with {minimum:g} < low < high <= {maximum:g}"
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        _fail(name, value, allowed)
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, numbers.Real):
+            _fail(name, value, allowed)
+    low, high = float(value[0]), float(value[1])
+    if not minimum < low < high <= maximum:
+        _fail(name, value, allowed)
+    return low, high

@@ -6,20 +6,82 @@ from keras_rnnofrnns._checks import check_choice, check_int, check_positive_floa
 from keras_rnnofrnns.cells.assembly_cell import AssemblyCell
 from keras_rnnofrnns.cells.assembly_rnn import AssemblyRNN
 
-# The four module strategies of the paper's Table 1, as AssemblyCell arguments.
+# The gated AdaDiag of the authors' journal follow-up, as its public code
+# has it: ReLU, tanh diagonal, Euler with a per-unit step gated by input and
+# state in [1e-5, 0.2], coupling blocks U(-1/sqrt(N), 1/sqrt(N)), input
+# kernel N(0, 1/sqrt(H)) without bias. Initializers are Keras configs: the
+# classifier seeds them from the run's seed.
+_JOURNAL_GATED = {
+    "module_weights": "tanh_diag",
+    "activation": "relu",
+    "integrator": "euler",
+    "gate": "input_state",
+    "gate_bounds": (1e-5, 0.2),
+    "use_bias": False,
+    # stddev sqrt(1 / fan_out) = 1 / sqrt(H) for the (input_dim, H) kernel.
+    "kernel_initializer": {
+        "class_name": "VarianceScaling",
+        "config": {"scale": 1.0, "mode": "fan_out", "distribution": "untruncated_normal"},
+    },
+    "coupling_initializer": {
+        "class_name": "keras_rnnofrnns>BlockUniform",
+        "config": {"scale": 1.0},
+    },
+}
+
+# Every named method, as AssemblyCell arguments.
 METHODS = {
+    # The four module strategies of the ESANN paper's Table 1.
     "scn-3": {"module_weights": "sparse", "density": 0.03},
     "scn-30": {"module_weights": "sparse", "density": 0.30},
     "adadiag-tanh": {"module_weights": "tanh_diag"},
     "adadiag-clip": {"module_weights": "clip_diag"},
+    "adadiag-gated": _JOURNAL_GATED,
+    # Ours: the journal's model with a map that is proven contracting. The
+    # gate sees the input only (a state-dependent step has no bound), the
+    # coupling is a Cayley step, and that step is learned per unit: a fixed
+    # coupling step keeps rotating units that the gate would hold still.
+    # The learned step is our choice; the journal has no Cayley step.
+    "adadiag-gated-cayley": {
+        **_JOURNAL_GATED,
+        "integrator": "cayley",
+        "gate": "input",
+        "coupling_step": "learned",
+    },
 }
+
+# The methods of the ESANN paper's Table 1, the default grid of its protocol.
+PAPER_METHODS = ("scn-3", "scn-30", "adadiag-tanh", "adadiag-clip")
+
+# The AssemblyCell's own seed offsets of its default initializers, reused
+# for a method's initializers so that each part draws from its own stream.
+_SEED_OFFSETS = {"kernel_initializer": 1, "coupling_initializer": 3}
 
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 
 
-def method_arguments(method):
-    """AssemblyCell arguments of a named method (`scn-3`, `scn-30`, `adadiag-tanh`, `adadiag-clip`)."""
-    return dict(METHODS[check_choice("method", method, tuple(METHODS))])
+def method_arguments(method, seed=None):
+    """AssemblyCell arguments of a named method (a key of `METHODS`).
+
+    Args:
+        method: a key of `METHODS`.
+        seed: int or None; seeds the method's own initializers (as the cell
+            seeds its defaults) so that a run is reproducible.
+
+    Returns:
+        A new dict of `AssemblyCell` arguments.
+
+    Example:
+    >>> method_arguments("adadiag-gated-cayley")["integrator"]
+    'cayley'
+    """
+    arguments = dict(METHODS[check_choice("method", method, tuple(METHODS))])
+    for key, offset in _SEED_OFFSETS.items():
+        if isinstance(arguments.get(key), dict):
+            config = dict(arguments[key]["config"])
+            config["seed"] = None if seed is None else seed + offset
+            arguments[key] = {**arguments[key], "config": config}
+    return arguments
 
 
 def sequence_classifier(
@@ -71,7 +133,7 @@ def sequence_classifier(
     >>> model.output_shape
     (None, 10)
     """
-    arguments = method_arguments(method)
+    arguments = method_arguments(method, seed)
     check_int("num_classes", num_classes, 2)
     check_int("input_dim", input_dim, 1)
     learning_rate = check_positive_float("learning_rate", learning_rate)

@@ -132,7 +132,11 @@ def test_save_load_round_trip(tmp_path, strategy, layer_kind):
     model.save(path)
     loaded = keras.models.load_model(path)
     np.testing.assert_allclose(to_numpy(loaded(inputs)), to_numpy(model(inputs)), rtol=1e-6, atol=1e-7)
-    assert certify(loaded).certified
+    # The guarantee survives the round trip, and so does every number of it.
+    before, after = certify(model), certify(loaded)
+    assert after.ode_contracting
+    assert after.discrete_bound == before.discrete_bound
+    assert after.certified == before.certified
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)

@@ -19,8 +19,10 @@ from keras_rnnofrnns.modules import contraction_metric, sparse_contracting_block
 P, N, C = 4, 6, 4
 
 
-def classifier(strategy, layer_kind="fast", optimizer="adam", learning_rate=0.05, seed=3):
-    arguments = dict(module_weights=strategy, density=0.3, seed=seed)
+def classifier(
+    strategy, layer_kind="fast", optimizer="adam", learning_rate=0.05, seed=3, **cell_arguments
+):
+    arguments = dict(module_weights=strategy, density=0.3, seed=seed, **cell_arguments)
     recurrent = (
         AssemblyRNN(P, N, C, **arguments)
         if layer_kind == "fast"
@@ -62,7 +64,7 @@ def test_training_moves_trainable_parts_only_and_stays_finite(strategy, layer_ki
         set() if strategy == "sparse" else {"module_kernel"}
     )
     assert {path.split("/")[-1] for path in trainable} == expected
-    assert certify(cell).certified
+    assert certify(cell).ode_contracting
 
 
 def _extreme_values(cell, sign):
@@ -73,8 +75,9 @@ def _extreme_values(cell, sign):
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
 @pytest.mark.parametrize("sign", [1.0, -1.0])
-def test_extreme_parameters_and_an_optimizer_step_keep_the_guarantee(strategy, sign):
-    model, cell = classifier(strategy, learning_rate=1.0)
+@pytest.mark.parametrize("integrator", ["euler", "cayley"])
+def test_extreme_parameters_and_an_optimizer_step_keep_the_guarantee(strategy, sign, integrator):
+    model, cell = classifier(strategy, learning_rate=1.0, integrator=integrator)
     fixed_before = to_numpy(cell.module_kernel).copy()
     _extreme_values(cell, sign)
     x, y = toy_data(16)
@@ -94,8 +97,14 @@ def test_extreme_parameters_and_an_optimizer_step_keep_the_guarantee(strategy, s
     scale = np.abs(coupling).max() * metric.max()
     assert np.abs(residual).max() <= 1e-6 * scale
     certificate = certify(model)
-    assert certificate.certified and certificate.contraction_rate > 0
+    assert certificate.ode_contracting and certificate.contraction_rate > 0
     assert np.all(certificate.module_bound < 1.0)
+    # The ODE guarantee holds for both; the computed map contracts only with
+    # the Cayley step: a coupling of norm ~50 N makes forward Euler expand.
+    assert certificate.certified == (integrator == "cayley")
+    assert certificate.discrete_contracting == (integrator == "cayley")
+    if integrator == "euler":
+        assert "factor bound" in certificate.reason
 
 
 def test_euler_contracting_is_reported_honestly():
@@ -107,14 +116,16 @@ def test_euler_contracting_is_reported_honestly():
 
     cell.coupling.kernel.assign(100.0 * to_numpy(cell.coupling.kernel))
     large = certify(cell)
-    assert large.certified and not large.euler_contracting and large.euler_bound > 1
+    assert large.ode_contracting and not large.euler_contracting and large.euler_bound > 1
+    assert not large.certified and large.discrete_bound == large.euler_bound
+    assert "forward Euler expand" in large.reason
     # The discrete map really expands: at x = 0 its Jacobian
     # (1 - h) I + h (W + L) has an eigenvalue outside the unit circle.
     h = cell.step_size
     jacobian = (1 - h) * np.eye(P * N) + h * (cell.module_matrix() + cell.coupling_matrix())
     assert spectral_radius(jacobian) > 1.0
     text = str(large)
-    assert "CERTIFIED" in text and "not proven contracting" in text
+    assert "NOT certified" in text and "not proven contracting" in text
 
 
 def test_certify_finds_the_cell_and_rejects_other_objects():

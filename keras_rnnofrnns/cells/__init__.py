@@ -2,9 +2,20 @@
 
 from keras_rnnofrnns.cells.assembly_cell import (
     CONTRACTING_ACTIVATIONS,
+    GATES,
+    INTEGRATORS,
     MODULE_WEIGHTS,
     AssemblyCell,
+    RecurrenceOperators,
 )
 from keras_rnnofrnns.cells.assembly_rnn import AssemblyRNN
 
-__all__ = ["AssemblyCell", "AssemblyRNN", "CONTRACTING_ACTIVATIONS", "MODULE_WEIGHTS"]
+__all__ = [
+    "AssemblyCell",
+    "AssemblyRNN",
+    "CONTRACTING_ACTIVATIONS",
+    "GATES",
+    "INTEGRATORS",
+    "MODULE_WEIGHTS",
+    "RecurrenceOperators",
+]

@@ -1,10 +1,18 @@
-"""AssemblyCell: one forward-Euler step of a stable assembly of RNN modules."""
+"""AssemblyCell: one step of a stable assembly of RNN modules."""
+
+import typing
 
 import keras
 import numpy as np
 from keras import ops
 
-from keras_rnnofrnns._checks import _fail, check_choice, check_int, check_positive_float
+from keras_rnnofrnns._checks import (
+    _fail,
+    check_choice,
+    check_int,
+    check_number_pair,
+    check_positive_float,
+)
 from keras_rnnofrnns._layers import add_constant_weight
 from keras_rnnofrnns.constraints.diagonal import ClipDiag, TanhDiag
 from keras_rnnofrnns.coupling.skew_coupling import BlockOrthogonal, SkewCoupling
@@ -15,6 +23,9 @@ from keras_rnnofrnns.modules.sparse_combo import (
 )
 
 MODULE_WEIGHTS = ("tanh_diag", "clip_diag", "sparse")
+INTEGRATORS = ("euler", "cayley")
+GATES = (None, "input", "input_state")
+COUPLING_STEPS = ("fixed", "learned")
 
 # Activations whose slope lies in [0, 1] everywhere: the contraction
 # guarantees (Theorem 1 and the diagonal bound) need exactly that.
@@ -45,22 +56,79 @@ def _activation_name(activation):
     return name
 
 
+class RecurrenceOperators(typing.NamedTuple):
+    """Everything one step of an assembly needs that depends on the weights alone.
+
+    Built once per sequence by `AssemblyCell.recurrence_operators()` and
+    consumed by `AssemblyCell.fast_step()`. For states of shape (batch, H)
+    the matrices act from the right; with `feature_major`, for states of
+    shape (H, batch) and inputs of shape (input_dim, batch), from the left.
+
+    Attributes:
+        transition: H x H. Euler without a gate: `(1 - h) I + h L^T`; Euler
+            with a gate: `L^T - I`; Cayley: `Q^T` (`Q` when feature-major).
+        module: the module weights, `h`-scaled without a gate: a diagonal
+            (H,) ((H, 1) feature-major) or the (p, N, N) sparse blocks.
+        kernel: the input kernel K, `h`-scaled without a gate.
+        bias: the bias b likewise, or None.
+        keep: `1 - h`, the share of the state a gateless Cayley step keeps.
+        gate_kernel, gate_bias, gate_state: the gate's weights, or None.
+        gate_low, gate_span: the step is `gate_low + gate_span * sigmoid(.)`.
+        integrator: `"euler"` or `"cayley"`.
+        feature_major: the layout the operators are for.
+    """
+
+    transition: typing.Any
+    module: typing.Any
+    kernel: typing.Any
+    bias: typing.Any
+    keep: float
+    gate_kernel: typing.Any
+    gate_bias: typing.Any
+    gate_state: typing.Any
+    gate_low: float
+    gate_span: float
+    integrator: str
+    feature_major: bool
+
+
 @keras.saving.register_keras_serializable(package="keras_rnnofrnns")
 class AssemblyCell(keras.layers.Layer):
     """Cell of a contracting assembly of RNN modules (an "RNN of RNNs").
 
     The state x of size H = `num_modules * module_size` is p modules of N
-    units. One step with input `u_t` is forward Euler on
-    `tau dx/dt = -x + W phi(x) + L x + u K + b`:
+    units following `tau dx/dt = -x + W phi(x) + L x + u K + b`, with
+    W = blockdiag(W_1, ..., W_p) the module matrices, L a coupling that is
+    skew in the modules' contraction metric P (`SkewCoupling`), K and b the
+    trainable input kernel and bias. Each module contracts on its own and
+    the coupling preserves that, so the continuous-time assembly contracts
+    for every value of the trainable parameters. The output at each step is
+    the next state. With h = dt / tau, one step is:
 
-        x_{t+1} = x_t + (dt / tau) * (-x_t + W phi(x_t) + L x_t + u_t K + b)
+    - `integrator="euler"` (the paper's; default): forward Euler,
+      `x_{t+1} = x_t + h (-x_t + W phi(x_t) + L x_t + u_t K + b)`. A
+      coupling of large norm can make this map expand although the ODE
+      contracts: `certify` reports whether it is proven contracting.
+    - `integrator="cayley"`: Euler for the modules, Crank-Nicolson for the
+      coupling, `x_{t+1} = Q [(1 - h) x_t + h (W phi(x_t) + u_t K + b)]`
+      with `Q = (I - (h/2) L)^-1 (I + (h/2) L)`. Q is P-orthogonal because L
+      is skew in P, so the computed map contracts for every parameter value
+      (needs h <= 1).
 
-    with W = blockdiag(W_1, ..., W_p) the module matrices, L a coupling that
-    is skew in the modules' contraction metric (`SkewCoupling`), K and b the
-    trainable input kernel and bias. The output at each step is x_{t+1}.
-    Each module contracts on its own and the coupling preserves that, so the
-    continuous-time assembly contracts for every value of the trainable
-    parameters: before, during and after training (`certify` checks it).
+    With a `gate`, the step h becomes a learned, bounded step per unit
+    (diagonal modules) or per module (sparse modules; per-unit steps would
+    break their metric argument), per sample and per time step:
+    `Delta_t = low + (high - low) * sigmoid(u_t G + c [+ s * x_t])`, with
+    `(low, high) = gate_bounds`. Under Euler, `x_{t+1} = x_t + Delta_t *
+    (-x_t + W phi(x_t) + L x_t + u_t K + b)` (the authors' journal model;
+    dt is then unused); under Cayley, `x_{t+1} = Q [(1 - Delta_t) x_t +
+    Delta_t (W phi(x_t) + u_t K + b)]` with Q at the fixed h. The
+    `"input_state"` gate puts the state into the step size (`s * x_t`, per
+    unit; for sparse modules `s_i` times the mean of module i): no bound on
+    the computed map is claimed for it. With `coupling_step="learned"`
+    (Cayley only), Q becomes `Cay(D^1/2 L D^1/2)` with a learned per-unit
+    step D inside `gate_bounds`, computed once per sequence; diagonal
+    scalings commute with P, so Q stays P-orthogonal.
 
     `module_weights` chooses W:
     - `"tanh_diag"` (AdaDiag-tanh): trainable diagonal, effective entries
@@ -75,7 +143,8 @@ class AssemblyCell(keras.layers.Layer):
       in which those blocks contract.
 
     Use it inside `keras.layers.RNN`; `AssemblyRNN` is the same model with a
-    faster sequence-level loop.
+    faster sequence-level loop (with `"cayley"` this cell solves an H x H
+    system at every step; `AssemblyRNN` once per sequence).
 
     Args:
         num_modules: p >= 1, the number of modules.
@@ -85,10 +154,17 @@ class AssemblyCell(keras.layers.Layer):
         module_weights: `"tanh_diag"` (default), `"clip_diag"` or `"sparse"`.
         density: fraction of nonzero entries of the sparse blocks, in (0, 1];
             default 0.03 (the paper also uses 0.3). Only for `"sparse"`.
-        dt: Euler step, > 0; default 0.03.
+        dt: step, > 0; default 0.03. With `"cayley"`, dt / tau must be <= 1.
         tau: time constant, > 0; default 1.0.
         activation: phi, one of `CONTRACTING_ACTIVATIONS` (slope in [0, 1]);
             default `"tanh"`.
+        integrator: `"euler"` (default) or `"cayley"`.
+        gate: None (default, a fixed step h), `"input"` or `"input_state"`.
+        gate_bounds: `(low, high)` with 0 < low < high <= 1, the range of
+            the gated steps (and of a learned coupling step); default
+            (1e-5, 0.2), the authors' journal code.
+        coupling_step: `"fixed"` (default: Q at h) or `"learned"` (Cayley
+            only: Q at a learned per-unit step, see above).
         seed: int >= 0 or None. Draws the coupled pairs, the sparse blocks and
             the default initializers; None draws a seed once, which is then
             stored in the config so a saved model rebuilds identically.
@@ -100,6 +176,10 @@ class AssemblyCell(keras.layers.Layer):
             strategies); default uniform in (-1, 1) seeded from `seed`.
         coupling_initializer: initializer of the (C, N, N) coupling blocks;
             default `BlockOrthogonal` seeded from `seed`.
+        gate_kernel_initializer, gate_bias_initializer: initializers of G
+            (input_dim x n_g) and c (n_g); default uniform in
+            +-1/sqrt(input_dim), like PyTorch's `nn.Linear` in the authors'
+            code. The gate's `s` starts at zero.
         kernel_regularizer, bias_regularizer, module_regularizer,
         coupling_regularizer: optional regularizers of K, b, raw diagonal and
             coupling blocks.
@@ -119,7 +199,8 @@ class AssemblyCell(keras.layers.Layer):
     >>> import numpy as np, keras
     >>> from keras_rnnofrnns import certify
     >>> cell = AssemblyCell(num_modules=4, module_size=8, coupling_blocks=3,
-    ...                     module_weights="clip_diag", seed=0)
+    ...                     module_weights="clip_diag", integrator="cayley",
+    ...                     gate="input", seed=0)
     >>> layer = keras.layers.RNN(cell)
     >>> y = layer(np.zeros((2, 10, 1), dtype="float32"))
     >>> tuple(y.shape)
@@ -138,12 +219,18 @@ class AssemblyCell(keras.layers.Layer):
         dt=0.03,
         tau=1.0,
         activation="tanh",
+        integrator="euler",
+        gate=None,
+        gate_bounds=(1e-5, 0.2),
+        coupling_step="fixed",
         seed=None,
         use_bias=True,
         kernel_initializer=None,
         bias_initializer="zeros",
         module_initializer=None,
         coupling_initializer=None,
+        gate_kernel_initializer=None,
+        gate_bias_initializer=None,
         kernel_regularizer=None,
         bias_regularizer=None,
         module_regularizer=None,
@@ -166,6 +253,24 @@ class AssemblyCell(keras.layers.Layer):
         self.tau = check_positive_float("tau", tau)
         self.activation_name = _activation_name(activation)
         self.activation = keras.activations.get(self.activation_name)
+        self.integrator = check_choice("integrator", integrator, INTEGRATORS)
+        self.gate = check_choice("gate", gate, GATES)
+        self.gate_bounds = check_number_pair("gate_bounds", gate_bounds, 0.0, 1.0)
+        self.coupling_step = check_choice("coupling_step", coupling_step, COUPLING_STEPS)
+        if self.integrator == "cayley" and self.dt / self.tau > 1.0:
+            _fail(
+                "dt",
+                dt,
+                f"dt / tau <= 1 with integrator='cayley' (here tau={self.tau:g}): the "
+                "module step (1 - h) x + h W phi(x) is a convex combination, and so "
+                "contracting, only for h <= 1",
+            )
+        if self.coupling_step == "learned" and self.integrator != "cayley":
+            _fail(
+                "coupling_step",
+                coupling_step,
+                "'fixed' with integrator='euler' (a learned coupling step is a Cayley option)",
+            )
         if seed is None:
             seed = int(np.random.default_rng().integers(0, 2**31 - 1))
         self.seed = check_int("seed", seed, 0)
@@ -173,6 +278,9 @@ class AssemblyCell(keras.layers.Layer):
         self.units = self.num_modules * self.module_size
         self.state_size = self.units
         self.output_size = self.units
+        # One gated step per unit; per module for sparse modules, whose
+        # metric argument holds module by module.
+        self.gate_size = self.num_modules if self.module_weights == "sparse" else self.units
 
         # Each part gets its own seed so that changing one initializer does not
         # change the others' draws.
@@ -182,9 +290,21 @@ class AssemblyCell(keras.layers.Layer):
             module_initializer = keras.initializers.RandomUniform(-1.0, 1.0, seed=self.seed + 2)
         if coupling_initializer is None:
             coupling_initializer = BlockOrthogonal(seed=self.seed + 3)
+        if gate_kernel_initializer is None:
+            # Uniform in +-1/sqrt(fan_in), PyTorch's nn.Linear default.
+            gate_kernel_initializer = keras.initializers.VarianceScaling(
+                1.0 / 3.0, "fan_in", "uniform", seed=self.seed + 4
+            )
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.module_initializer = keras.initializers.get(module_initializer)
+        self.gate_kernel_initializer = keras.initializers.get(gate_kernel_initializer)
+        # None: uniform in +-1/sqrt(input_dim), known only at build.
+        self.gate_bias_initializer = (
+            None
+            if gate_bias_initializer is None
+            else keras.initializers.get(gate_bias_initializer)
+        )
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
         self.module_regularizer = keras.regularizers.get(module_regularizer)
@@ -255,6 +375,30 @@ class AssemblyCell(keras.layers.Layer):
                 # Constraints run only after optimizer steps: the initial
                 # values must already obey the rule.
                 self.module_kernel.assign(ClipDiag()(self.module_kernel.value))
+        self.gate_kernel = self.gate_bias = self.gate_state = None
+        if self.gate is not None:
+            self.gate_kernel = self.add_weight(
+                shape=(input_dim, self.gate_size),
+                initializer=self.gate_kernel_initializer,
+                name="gate_kernel",
+            )
+            limit = 1.0 / float(np.sqrt(input_dim))
+            bias_initializer = self.gate_bias_initializer or keras.initializers.RandomUniform(
+                -limit, limit, seed=self.seed + 5
+            )
+            self.gate_bias = self.add_weight(
+                shape=(self.gate_size,), initializer=bias_initializer, name="gate_bias"
+            )
+            if self.gate == "input_state":
+                self.gate_state = self.add_weight(
+                    shape=(self.gate_size,), initializer="zeros", name="gate_state"
+                )
+        self.coupling_step_kernel = None
+        if self.coupling_step == "learned":
+            # Zeros: D starts in the middle of gate_bounds.
+            self.coupling_step_kernel = self.add_weight(
+                shape=(self.units,), initializer="zeros", name="coupling_step"
+            )
         self.coupling.build((None, self.units))
         self.built = True
 
@@ -262,7 +406,7 @@ class AssemblyCell(keras.layers.Layer):
 
     @property
     def step_size(self):
-        """dt / tau, the Euler step in units of the time constant."""
+        """dt / tau, the fixed step in units of the time constant."""
         return self.dt / self.tau
 
     def module_diagonal(self, dtype=None):
@@ -311,17 +455,77 @@ class AssemblyCell(keras.layers.Layer):
             drive = drive + ops.cast(self.bias, inputs.dtype)
         return drive
 
+    def coupling_step_values(self, dtype=None):
+        """The per-unit steps D of a learned coupling step (H,), or None if fixed."""
+        if self.coupling_step_kernel is None:
+            return None
+        low, high = self.gate_bounds
+        raw = ops.cast(self.coupling_step_kernel, dtype or self.compute_dtype)
+        return low + (high - low) * ops.sigmoid(raw)
+
+    def cayley_operator(self, dtype=None):
+        """Q = Cay(S) = (I - S/2)^-1 (I + S/2) as an H x H tensor; `x_{t+1} = Q y`.
+
+        S = h L with a fixed coupling step, D^1/2 L D^1/2 with a learned one.
+        One differentiable H x H solve.
+        """
+        dtype = dtype or self.compute_dtype
+        coupling = self.coupling.coupling_operator(dtype)
+        steps = self.coupling_step_values(dtype)
+        if steps is None:
+            half = 0.5 * ops.cast(self.step_size, dtype) * coupling
+        else:
+            root = ops.sqrt(steps)
+            half = 0.5 * coupling * ops.expand_dims(root, 1) * ops.expand_dims(root, 0)
+        eye = ops.eye(self.units, dtype=dtype)
+        return ops.solve(eye - half, eye + half)
+
+    def gate_values(self, inputs, states):
+        """The gated steps Delta_t (batch, H) for one step's inputs and states.
+
+        Per module for sparse modules: each module's step repeated over its units.
+        """
+        dtype = states.dtype
+        logits = ops.matmul(inputs, ops.cast(self.gate_kernel, dtype))
+        logits = logits + ops.cast(self.gate_bias, dtype)
+        if self.gate_state is not None:
+            logits = logits + ops.cast(self.gate_state, dtype) * self._state_summary(states)
+        return self._expand_gate(self._bounded(logits), feature_major=False)
+
+    def _bounded(self, logits):
+        low, high = self.gate_bounds
+        return low + (high - low) * ops.sigmoid(logits)
+
+    def _state_summary(self, states, feature_major=False):
+        """What the state gate sees: the unit (diagonal) or the module mean (sparse)."""
+        if self.module_weights != "sparse":
+            return states
+        if feature_major:
+            return ops.mean(ops.reshape(states, (self.num_modules, self.module_size, -1)), 1)
+        return ops.mean(ops.reshape(states, (-1, self.num_modules, self.module_size)), -1)
+
+    def _expand_gate(self, delta, feature_major):
+        if self.gate_size == self.units:
+            return delta
+        return ops.repeat(delta, self.module_size, axis=0 if feature_major else -1)
+
     def call(self, inputs, states, training=False):
         self._check_inputs(inputs)
         x = states[0] if isinstance(states, (list, tuple)) else states
         module = self._module_parameter(x.dtype)
-        derivative = (
-            -x
-            + self._module_term(self.activation(x), module)
-            + self.coupling(x)
-            + self.input_drive(inputs)
+        forcing = self._module_term(self.activation(x), module) + self.input_drive(inputs)
+        step = (
+            ops.cast(self.step_size, x.dtype)
+            if self.gate is None
+            else self.gate_values(inputs, x)
         )
-        x_next = x + ops.cast(self.step_size, x.dtype) * derivative
+        if self.integrator == "euler":
+            x_next = x + step * (forcing - x + self.coupling(x))
+        else:
+            # Q at every step: keras.layers.RNN calls the cell once per step;
+            # AssemblyRNN computes Q once per sequence.
+            q = self.cayley_operator(x.dtype)
+            x_next = ops.matmul(x + step * (forcing - x), ops.transpose(q))
         return x_next, [x_next]
 
     # -- the same step for a loop that hoists the weight work ---------------
@@ -329,51 +533,96 @@ class AssemblyCell(keras.layers.Layer):
     def recurrence_operators(self, dtype=None, feature_major=False):
         """Everything the step needs that depends on the weights alone.
 
-        Returns `(transition, module, kernel, bias, feature_major)`, the
-        first four scaled by h = dt / tau, so that one step is
-        `fast_step(operators, x, fast_drive(operators, u_t))`. Compute them
-        once per sequence, not once per step. For states of shape
-        (batch, H) they are `transition = (1 - h) I + h L^T` (H x H),
-        `module` either `h * diag(W)` (H,) or the blocks `h * W_i`
-        (p, N, N), `kernel = h K` (input_dim, H) and `bias = h b` (H,) or
-        None without bias. With `feature_major`, for states of shape
-        (H, batch) and inputs (input_dim, batch), the transition, kernel,
-        bias and a diagonal module are transposed to act from the left.
+        Compute it once per sequence, not once per step; one step is then
+        `fast_step(operators, x, u_t)`. See `RecurrenceOperators` for what
+        each field holds.
+
+        Args:
+            dtype: the compute dtype (default the layer's).
+            feature_major: operators for states of shape (H, batch) and
+                inputs of shape (input_dim, batch) instead of (batch, H) and
+                (batch, input_dim).
+
+        Returns:
+            A `RecurrenceOperators`.
         """
         dtype = dtype or self.compute_dtype
-        h = ops.cast(self.step_size, dtype)
-        coupling = self.coupling.coupling_operator(dtype)
-        if not feature_major:
-            coupling = ops.transpose(coupling)
-        transition = (1.0 - h) * ops.eye(self.units, dtype=dtype) + h * coupling
-        module = h * self._module_parameter(dtype)
-        kernel = h * ops.cast(self.input_kernel, dtype)
-        bias = None if self.bias is None else h * ops.cast(self.bias, dtype)
+        h = self.step_size
+        gated = self.gate is not None
+        # Without a gate the step h is folded into the weights once.
+        scale = 1.0 if gated else h
+        eye = ops.eye(self.units, dtype=dtype)
+        if self.integrator == "cayley":
+            q = self.cayley_operator(dtype)
+            transition = q if feature_major else ops.transpose(q)
+        else:
+            coupling = self.coupling.coupling_operator(dtype)
+            if not feature_major:
+                coupling = ops.transpose(coupling)
+            if gated:
+                transition = coupling - eye
+            else:
+                transition = (1.0 - h) * eye + ops.cast(h, dtype) * coupling
+        module = scale * self._module_parameter(dtype)
+        kernel = scale * ops.cast(self.input_kernel, dtype)
+        bias = None if self.bias is None else scale * ops.cast(self.bias, dtype)
+        gate_kernel = gate_bias = gate_state = None
+        if gated:
+            gate_kernel = ops.cast(self.gate_kernel, dtype)
+            gate_bias = ops.cast(self.gate_bias, dtype)
+            if self.gate_state is not None:
+                gate_state = ops.cast(self.gate_state, dtype)
         if feature_major:
             kernel = ops.transpose(kernel)
             bias = None if bias is None else ops.expand_dims(bias, 1)
             if self.module_weights != "sparse":
                 module = ops.expand_dims(module, 1)
-        return transition, module, kernel, bias, feature_major
+            if gated:
+                gate_kernel = ops.transpose(gate_kernel)
+                gate_bias = ops.expand_dims(gate_bias, 1)
+                if gate_state is not None:
+                    gate_state = ops.expand_dims(gate_state, 1)
+        low, high = self.gate_bounds
+        return RecurrenceOperators(
+            transition=transition,
+            module=module,
+            kernel=kernel,
+            bias=bias,
+            keep=1.0 - h,
+            gate_kernel=gate_kernel,
+            gate_bias=gate_bias,
+            gate_state=gate_state,
+            gate_low=low,
+            gate_span=high - low,
+            integrator=self.integrator,
+            feature_major=feature_major,
+        )
 
-    def fast_drive(self, operators, inputs):
-        """`h (u K + b)` from `recurrence_operators()`.
+    def fast_step(self, operators, x, inputs):
+        """One step from `recurrence_operators()`: x_{t+1} from x_t and u_t."""
+        feature_major = operators.feature_major
 
-        `inputs` has shape (..., input_dim), or (..., input_dim, batch) for
-        feature-major operators.
-        """
-        _, _, kernel, bias, feature_major = operators
-        drive = ops.matmul(kernel, inputs) if feature_major else ops.matmul(inputs, kernel)
+        def project(matrix, vectors):
+            return ops.matmul(matrix, vectors) if feature_major else ops.matmul(vectors, matrix)
+
+        drive = project(operators.kernel, inputs)
         # `+`, not ops.add: Keras 3.15's TensorFlow ops.add adds an (n, 1)
         # operand of an (n, n) tensor along the last axis, as a bias.
-        return drive if bias is None else drive + bias
-
-    def fast_step(self, operators, x, drive):
-        """One step from `recurrence_operators()` and the step's `fast_drive()`."""
-        transition, module, _, _, feature_major = operators
-        linear = ops.matmul(transition, x) if feature_major else ops.matmul(x, transition)
-        phi = self.activation(x)
-        return linear + self._module_term(phi, module, feature_major) + drive
+        if operators.bias is not None:
+            drive = drive + operators.bias
+        forcing = self._module_term(self.activation(x), operators.module, feature_major) + drive
+        if operators.gate_kernel is None:
+            if operators.integrator == "euler":
+                return project(operators.transition, x) + forcing
+            return project(operators.transition, operators.keep * x + forcing)
+        logits = project(operators.gate_kernel, inputs) + operators.gate_bias
+        if operators.gate_state is not None:
+            logits = logits + operators.gate_state * self._state_summary(x, feature_major)
+        delta = operators.gate_low + operators.gate_span * ops.sigmoid(logits)
+        delta = self._expand_gate(delta, feature_major)
+        if operators.integrator == "euler":
+            return x + delta * (project(operators.transition, x) + forcing)
+        return project(operators.transition, x + delta * (forcing - x))
 
     # -- inspection ----------------------------------------------------------
 
@@ -410,6 +659,10 @@ class AssemblyCell(keras.layers.Layer):
                 "dt": self.dt,
                 "tau": self.tau,
                 "activation": self.activation_name,
+                "integrator": self.integrator,
+                "gate": self.gate,
+                "gate_bounds": list(self.gate_bounds),
+                "coupling_step": self.coupling_step,
                 "seed": self.seed,
                 "use_bias": self.use_bias,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
@@ -417,6 +670,14 @@ class AssemblyCell(keras.layers.Layer):
                 "module_initializer": keras.initializers.serialize(self.module_initializer),
                 "coupling_initializer": keras.initializers.serialize(
                     self.coupling.kernel_initializer
+                ),
+                "gate_kernel_initializer": keras.initializers.serialize(
+                    self.gate_kernel_initializer
+                ),
+                "gate_bias_initializer": (
+                    None
+                    if self.gate_bias_initializer is None
+                    else keras.initializers.serialize(self.gate_bias_initializer)
                 ),
                 "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
                 "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),

@@ -15,12 +15,15 @@ class AssemblyRNN(keras.layers.RNN):
     needs. `keras.layers.RNN` calls the cell once per time step, so a cell
     must rebuild everything that depends on the weights alone (the coupling
     from its parameters and metric, the tanh of the diagonal) at every one of
-    the 784 steps of an MNIST sequence. This layer computes once per call the
-    transition `(1 - h) I + h L^T`, the scaled module weights and the scaled
-    input kernel and bias, after which a step is one H x H matmul, the input
-    term `u_t (h K) + h b`, the activation and the module term (an
-    elementwise product for diagonal modules, p small N x N products for
-    sparse ones, never a dense H x H one).
+    the 784 steps of an MNIST sequence. This layer computes once per call
+    the H x H transition (`(1 - h) I + h L^T` for Euler, the Cayley factor
+    `Q^T` with `integrator="cayley"`: one H x H solve per call), the scaled
+    module weights and the scaled input kernel and bias (see
+    `RecurrenceOperators`), after which a step is one H x H matmul, the
+    input term, the gate's input projection if there is a gate, the
+    activation and the module term (an elementwise product for diagonal
+    modules, p small N x N products for sparse ones, never a dense H x H
+    one).
 
     The input term stays inside the step: precomputing it for all steps
     would write and read a (time, batch, H) tensor forward and backward,
@@ -40,8 +43,9 @@ class AssemblyRNN(keras.layers.RNN):
 
     Args:
         num_modules, module_size, coupling_blocks, module_weights, density,
-        dt, tau, activation, seed, use_bias, and the initializer, regularizer
-        and constraint arguments: as for `AssemblyCell`.
+        dt, tau, activation, integrator, gate, gate_bounds, coupling_step,
+        seed, use_bias, and the initializer, regularizer and constraint
+        arguments: as for `AssemblyCell`.
         return_sequences, return_state, go_backwards, stateful, unroll,
         zero_output_for_mask: as for `keras.layers.RNN`.
         scan_unroll: int >= 1, time steps per loop iteration of JAX's
@@ -166,7 +170,7 @@ class AssemblyRNN(keras.layers.RNN):
         return outputs[:, -1], outputs, [last]
 
     def _step(self, operators, x, u_t, mask_t):
-        x_next = self.cell.fast_step(operators, x, self.cell.fast_drive(operators, u_t))
+        x_next = self.cell.fast_step(operators, x, u_t)
         return x_next if mask_t is None else ops.where(mask_t, x_next, x)
 
     def _python_loop(self, operators, x, inputs, mask):

@@ -55,6 +55,37 @@ class BlockOrthogonal(keras.initializers.Initializer):
 
 
 @keras.saving.register_keras_serializable(package="keras_rnnofrnns")
+class BlockUniform(keras.initializers.Initializer):
+    """Uniform in +-scale / sqrt(n) for a stack of (n, n) blocks.
+
+    The coupling initialisation of the authors' journal code,
+    U(-1/sqrt(N), 1/sqrt(N)) per entry for module size N; Keras's fan-based
+    initializers would count the number of blocks into the fan.
+
+    Args:
+        scale: > 0, the bound is `scale / sqrt(n)`; default 1.
+        seed: int or None.
+
+    Example:
+    >>> import numpy as np
+    >>> w = np.asarray(BlockUniform(seed=0)((3, 4, 4)))
+    >>> bool(np.abs(w).max() <= 0.5)
+    True
+    """
+
+    def __init__(self, scale=1.0, seed=None):
+        self.scale = check_positive_float("scale", scale)
+        self.seed = None if seed is None else check_int("seed", seed, 0)
+
+    def __call__(self, shape, dtype=None):
+        limit = self.scale / float(np.sqrt(shape[-1]))
+        return keras.initializers.RandomUniform(-limit, limit, seed=self.seed)(shape, dtype=dtype)
+
+    def get_config(self):
+        return {"scale": self.scale, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="keras_rnnofrnns")
 class SkewCoupling(keras.layers.Layer):
     """The coupling `L x` of an assembly of modules, skew in a diagonal metric.
 

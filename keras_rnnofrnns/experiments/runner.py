@@ -54,7 +54,7 @@ from keras_rnnofrnns.experiments.records import (
     write_summary,
 )
 from keras_rnnofrnns.distribution import check_even_split, data_parallel_scope, describe_devices
-from keras_rnnofrnns.models import METHODS, OPTIMIZERS, sequence_classifier
+from keras_rnnofrnns.models import METHODS, OPTIMIZERS, PAPER_METHODS, sequence_classifier
 from keras_rnnofrnns.stability.certificate import certify
 
 # Task name -> whether the pixels are permuted.
@@ -64,7 +64,7 @@ TASKS = {"smnist": False, "psmnist": True}
 # learning rate, the batch size, the learning-rate schedule nor the early
 # stopping patience: those defaults are ours.
 PAPER_DEFAULTS = {
-    "methods": tuple(METHODS),
+    "methods": PAPER_METHODS,
     "coupling_blocks": (5, 20),
     "seeds": (0, 1, 2),
     "num_modules": 16,
@@ -576,7 +576,7 @@ def add_protocol_arguments(parser, permuted=True, verbose=1, coupling_blocks=Non
         nargs="+",
         choices=tuple(METHODS),
         metavar="M",
-        help=f"methods, of {' '.join(METHODS)} (default: all)",
+        help=f"methods, of {' '.join(METHODS)} (default: {' '.join(paper['methods'])})",
     )
     add(
         "--coupling-blocks",

@@ -4,6 +4,7 @@ import dataclasses
 
 import keras
 import numpy as np
+from keras import ops
 
 from keras_rnnofrnns.cells.assembly_cell import AssemblyCell
 
@@ -22,46 +23,63 @@ class Certificate:
             continuous-time assembly in the metric P (1 / time units):
             `(min_i (1 - lambda_max(sym(P_i^1/2 |W_i| P_i^-1/2))) - r) / tau`,
             where r accounts for the skew residual. Positive means contracting.
-        euler_bound: an upper bound q on the forward-Euler step's contraction
-            factor in the metric P, over every activation slope in [0, 1].
-        euler_contracting: whether q < 1, i.e. the discrete map at this dt is
-            itself proven contracting. It can be False where the ODE
-            contracts: with forward Euler, a coupling of large norm makes the
-            step expand (the paper does not address this). Reported, not
-            enforced.
-        certified: the continuous-time guarantee holds: every module bound is
-            below 1 and the contraction rate is positive.
-        module_weights, dt, tau: the cell's settings the numbers refer to.
+        ode_contracting: the continuous-time guarantee holds: every module
+            bound is below 1 and the contraction rate is positive.
+        discrete_bound: an upper bound on the contraction factor, in the
+            metric P, of the map the layer computes (its integrator and gate),
+            over every activation slope in [0, 1] and every gate value; NaN
+            where none is claimed (`gate="input_state"`).
+        discrete_contracting: whether `discrete_bound < 1`.
+        euler_bound: the same bound for plain forward Euler at h = dt / tau,
+            whatever the integrator (kept for comparison: with a coupling of
+            large norm Euler expands although the ODE contracts).
+        euler_contracting: whether the ODE contracts and `euler_bound < 1`.
+        certified: the ODE contracts and so does the computed map.
+        reason: why `certified` is False ("" when it is True).
+        module_weights, integrator, gate, dt, tau: the settings the numbers
+            refer to.
     """
 
     metric: np.ndarray
     module_bound: np.ndarray
     skew_residual: float
     contraction_rate: float
+    ode_contracting: bool
+    discrete_bound: float
+    discrete_contracting: bool
     euler_bound: float
     euler_contracting: bool
     certified: bool
+    reason: str
     module_weights: str
+    integrator: str
+    gate: object
     dt: float
     tau: float
 
     def __str__(self):
         verdict = "CERTIFIED contracting" if self.certified else "NOT certified"
+        lines = [
+            f"Assembly stability certificate ({self.module_weights}, {self.integrator}, "
+            f"gate={self.gate}, dt={self.dt:g}, tau={self.tau:g}): {verdict}",
+        ]
+        if self.reason:
+            lines.append(f"  reason: {self.reason}")
+        discrete = "contracting" if self.discrete_contracting else "not proven contracting"
         euler = "contracting" if self.euler_contracting else "not proven contracting"
-        return "\n".join(
-            [
-                f"Assembly stability certificate ({self.module_weights}, "
-                f"dt={self.dt:g}, tau={self.tau:g}): {verdict}",
-                f"  metric P: {self.metric.size} entries in "
-                f"[{self.metric.min():.4g}, {self.metric.max():.4g}]",
-                f"  module bound (must be < 1): max {self.module_bound.max():.8g} "
-                f"over {self.module_bound.size} modules",
-                f"  skew residual max|PL + L^T P|: {self.skew_residual:.3g}",
-                f"  contraction rate (continuous time, lower bound): "
-                f"{self.contraction_rate:.6g}",
-                f"  forward-Euler map: {euler} (factor bound {self.euler_bound:.6g})",
-            ]
-        )
+        lines += [
+            f"  metric P: {self.metric.size} entries in "
+            f"[{np.min(self.metric):.4g}, {np.max(self.metric):.4g}]",
+            f"  module bound (must be < 1): max {np.max(self.module_bound):.8g} "
+            f"over {self.module_bound.size} modules",
+            f"  skew residual max|PL + L^T P|: {self.skew_residual:.3g}",
+            f"  contraction rate (continuous time, lower bound): "
+            f"{self.contraction_rate:.6g}",
+            f"  computed map ({self.integrator}): {discrete} "
+            f"(factor bound {self.discrete_bound:.6g})",
+            f"  plain forward Euler at dt: {euler} (factor bound {self.euler_bound:.6g})",
+        ]
+        return "\n".join(lines)
 
 
 def _find_cell(obj):
@@ -102,6 +120,16 @@ def certify(cell_or_model):
     dominated entry-wise by |W|, and a coupling skew in P adds nothing to
     the symmetric part in that metric.
 
+    The bound of the computed map: with s_i = ||P_i^1/2 |W_i| P_i^-1/2||_2
+    and a step Delta (h, or any gate value in `gate_bounds`), a module step
+    `(1 - Delta) x + Delta W phi(x)` has factor at most
+    `1 - Delta (1 - s_i)` in P. The Cayley integrator multiplies it by Q,
+    whose P-norm is 1 (computed here from the weights); forward Euler adds
+    the coupling instead, bounded by its norm. A state-dependent gate
+    (`"input_state"`) adds terms no bound here covers. Weights that are not
+    finite give a certificate with `certified=False` and the reason, never
+    an exception.
+
     Args:
         cell_or_model: a built `AssemblyCell`, a layer with such a `.cell`
             (`AssemblyRNN`, `keras.layers.RNN`), or a model holding exactly one.
@@ -113,7 +141,7 @@ def certify(cell_or_model):
     >>> import numpy as np, keras
     >>> from keras_rnnofrnns import AssemblyRNN
     >>> layer = AssemblyRNN(num_modules=4, module_size=8, coupling_blocks=3,
-    ...                     module_weights="sparse", seed=0)
+    ...                     module_weights="sparse", integrator="cayley", seed=0)
     >>> _ = layer(np.zeros((1, 5, 1), dtype="float32"))
     >>> certify(layer).certified
     True
@@ -124,10 +152,38 @@ def certify(cell_or_model):
             "Invalid `cell_or_model`: the AssemblyCell is not built yet; call the "
             "layer or model on data (or build it) before certifying."
         )
+    settings = dict(
+        module_weights=cell.module_weights,
+        integrator=cell.integrator,
+        gate=cell.gate,
+        dt=cell.dt,
+        tau=cell.tau,
+    )
     p, n = cell.num_modules, cell.module_size
     metric = cell.contraction_metric()
     weights = cell.module_matrix().astype(np.float64)
     coupling = cell.coupling_matrix().astype(np.float64)
+    steps = cell.coupling_step_values()
+    steps = None if steps is None else ops.convert_to_numpy(steps).astype(np.float64)
+    finite = all(
+        np.all(np.isfinite(ops.convert_to_numpy(w))) for w in cell.weights
+    ) and np.all(np.isfinite(weights)) and np.all(np.isfinite(coupling))
+    if not finite:
+        nan = float("nan")
+        return Certificate(
+            metric=metric,
+            module_bound=np.full(p, nan),
+            skew_residual=nan,
+            contraction_rate=nan,
+            ode_contracting=False,
+            discrete_bound=nan,
+            discrete_contracting=False,
+            euler_bound=nan,
+            euler_contracting=False,
+            certified=False,
+            reason="the weights hold non-finite values (the training diverged)",
+            **settings,
+        )
 
     root = np.sqrt(metric)
     module_bound = np.empty(p)
@@ -150,13 +206,13 @@ def certify(cell_or_model):
         np.linalg.norm(residual / root[:, None] / root[None, :], 2)
     )
     rate = (1.0 - float(module_sym.max()) - residual_effect) / cell.tau
-    certified = bool(np.all(module_bound < 1.0) and rate > 0.0)
+    ode_contracting = bool(np.all(module_bound < 1.0) and rate > 0.0)
 
     # Forward-Euler factor: J = (1-h) I + h (W D + L), D in [0, 1]; in the
     # metric, with A = P^1/2 W D P^-1/2 and S = P^1/2 L P^-1/2,
     # ||J||^2 <= (1-h)^2 + 2 (1-h) h (m + r) + h^2 (a + s)^2 for h <= 1.
     h = cell.step_size
-    coupling_norm = float(np.linalg.norm(coupling * root[:, None] / root[None, :], 2))
+    coupling_norm = _metric_norm(coupling, root)
     spread = float(module_norm.max()) + coupling_norm
     if h <= 1.0:
         sym = float(module_sym.max()) + residual_effect
@@ -165,15 +221,71 @@ def certify(cell_or_model):
         )
     else:
         euler_bound = abs(1.0 - h) + h * spread
+
+    discrete_bound, reason = _discrete_bound(cell, module_norm, coupling, root, steps, euler_bound)
+    discrete_contracting = bool(discrete_bound < 1.0)
+    if not ode_contracting:
+        reason = (
+            f"the modules are not proven contracting (module bound max "
+            f"{module_bound.max():.6g}, rate bound {rate:.6g})"
+        )
+    elif not reason and not discrete_contracting:
+        reason = (
+            f"the {cell.integrator} step's factor bound {discrete_bound:.6g} is not "
+            "below 1" + (
+                " (a coupling of large norm makes forward Euler expand; "
+                "integrator='cayley' does not)" if cell.integrator == "euler" else ""
+            )
+        )
+    certified = ode_contracting and discrete_contracting
     return Certificate(
         metric=metric,
         module_bound=module_bound,
         skew_residual=skew_residual,
         contraction_rate=rate,
+        ode_contracting=ode_contracting,
+        discrete_bound=discrete_bound,
+        discrete_contracting=discrete_contracting,
         euler_bound=euler_bound,
-        euler_contracting=bool(certified and euler_bound < 1.0),
+        euler_contracting=bool(ode_contracting and euler_bound < 1.0),
         certified=certified,
-        module_weights=cell.module_weights,
-        dt=cell.dt,
-        tau=cell.tau,
+        reason="" if certified else reason,
+        **settings,
     )
+
+
+def _metric_norm(matrix, root):
+    """||P^1/2 M P^-1/2||_2 for P = diag(root^2)."""
+    if not matrix.size:
+        return 0.0
+    return float(np.linalg.norm(matrix * root[:, None] / root[None, :], 2))
+
+
+def _discrete_bound(cell, module_norm, coupling, root, steps, euler_bound):
+    """(bound, reason) for the map the cell computes; reason "" if a bound is claimed."""
+    if cell.gate == "input_state":
+        return float("nan"), (
+            "gate='input_state' makes the step size depend on the state; no bound on "
+            "the computed map is claimed (gate='input' with integrator='cayley' is "
+            "certified)"
+        )
+    if cell.gate is None:
+        low = high = cell.step_size
+    else:
+        low, high = cell.gate_bounds
+    # max over steps in [low, high] of 1 - step (1 - s): linear in the step.
+    worst = np.maximum(1.0 - low * (1.0 - module_norm), 1.0 - high * (1.0 - module_norm))
+    module_factor = float(worst.max())
+    if cell.integrator == "cayley":
+        if steps is None:
+            half = 0.5 * cell.step_size * coupling
+        else:
+            half = 0.5 * coupling * np.sqrt(steps)[:, None] * np.sqrt(steps)[None, :]
+        eye = np.eye(coupling.shape[0])
+        q = np.linalg.solve(eye - half, eye + half)
+        return _metric_norm(q, root) * module_factor, ""
+    if cell.gate is None:
+        return euler_bound, ""
+    # Per-unit steps scale L unevenly, so the skew structure does not help:
+    # bound the coupling by its norm times the largest step.
+    return module_factor + high * _metric_norm(coupling, root), ""

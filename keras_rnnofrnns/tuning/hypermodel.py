@@ -15,7 +15,7 @@ except ImportError:  # keras-tuner is an optional dependency of the package.
 
 from keras_rnnofrnns._checks import _fail, check_choice, check_int, check_positive_float
 from keras_rnnofrnns.coupling.topology import max_coupling_blocks
-from keras_rnnofrnns.models import METHODS, sequence_classifier
+from keras_rnnofrnns.models import METHODS, PAPER_METHODS, sequence_classifier
 
 # Search ranges used when the user does not narrow a dimension. dt and the
 # learning rate are scales, so they are searched on a log scale around the
@@ -117,7 +117,7 @@ class AssemblyHyperModel(keras_tuner.HyperModel):
 
     Each dimension argument takes a single value (the dimension is fixed), a
     list (a choice among those values) or a `(min, max)` tuple (a range;
-    `method` has no range). `None` keeps the default: every method, C from 0
+    `method` has no range). `None` keeps the default: the paper's four methods, C from 0
     to p(p-1)/2, dt in `DEFAULT_DT`, learning rate in `DEFAULT_LEARNING_RATE`.
     Every trial also records `num_modules` and `module_size` as fixed
     hyperparameters, so a trial alone says its coupling density,
@@ -126,7 +126,7 @@ class AssemblyHyperModel(keras_tuner.HyperModel):
     Args:
         num_modules: p >= 1, modules of the assembly.
         module_size: N >= 1, units per module.
-        method: spec of the module strategy; default all of `METHODS`.
+        method: spec of the module strategy; default the paper's four (`PAPER_METHODS`).
         coupling_blocks: spec of C in [0, p(p-1)/2]; default the full range.
         coupling_density: spec of C as a fraction in [0, 1] of p(p-1)/2
             (rounded to the nearest C, halves up); give it or
@@ -185,7 +185,7 @@ class AssemblyHyperModel(keras_tuner.HyperModel):
         self.dimensions = {
             "method": _dimension(
                 "method",
-                list(METHODS) if method is None else method,
+                list(PAPER_METHODS) if method is None else method,
                 lambda value: check_choice("method", value, tuple(METHODS)),
                 allow_range=False,
             ),
