@@ -18,13 +18,21 @@ from keras_rnnofrnns.cells import (
 )
 from keras_rnnofrnns.constraints import ClipDiag, SkewSymmetric, TanhDiag
 from keras_rnnofrnns.coupling import BlockOrthogonal, BlockUniform, SkewCoupling
-from keras_rnnofrnns.models import METHODS, PAPER_METHODS, method_arguments, sequence_classifier
+from keras_rnnofrnns.models import (
+    BASELINES,
+    METHODS,
+    PAPER_METHODS,
+    baseline_classifier,
+    method_arguments,
+    sequence_classifier,
+)
 from keras_rnnofrnns.stability import Certificate, certify
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AssemblyCell",
+    "BASELINES",
     "AssemblyRNN",
     "BlockOrthogonal",
     "BlockUniform",
@@ -40,6 +48,7 @@ __all__ = [
     "SkewCoupling",
     "SkewSymmetric",
     "TanhDiag",
+    "baseline_classifier",
     "certify",
     "method_arguments",
     "sequence_classifier",

@@ -165,11 +165,80 @@ def sequence_classifier(
         name=f"assembly_{method}",
     )
     if compile:
-        model.compile(
-            optimizer=keras.optimizers.get(
-                {"class_name": optimizer, "config": {"learning_rate": learning_rate}}
+        _compile_classifier(model, optimizer, learning_rate)
+    return model
+
+
+def _compile_classifier(model, optimizer, learning_rate):
+    model.compile(
+        optimizer=keras.optimizers.get(
+            {"class_name": optimizer, "config": {"learning_rate": learning_rate}}
+        ),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+
+
+# Keras's own recurrent layers, the baselines beside the assemblies.
+BASELINES = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
+
+
+def baseline_classifier(
+    kind="lstm",
+    units=128,
+    seed=0,
+    sequence_length=784,
+    input_dim=1,
+    num_classes=10,
+    learning_rate=1e-3,
+    optimizer="adam",
+    compile=True,
+):
+    """A Keras LSTM or GRU followed by a linear read-out, like `sequence_classifier`.
+
+    One recurrent layer of `units` reads the sequence; its last state goes
+    through `Dense(num_classes)` (logits). Keras's default initializers,
+    seeded from `seed`.
+
+    Args:
+        kind: a key of `BASELINES` (`"lstm"`, `"gru"`).
+        units: the state size, >= 1; default 128.
+        seed: int >= 0, seeds the initializers.
+        sequence_length, input_dim, num_classes, learning_rate, optimizer,
+            compile: as for `sequence_classifier`.
+
+    Returns:
+        A `keras.Model`.
+
+    Example:
+    >>> model = baseline_classifier("gru", units=8, sequence_length=5, num_classes=3)
+    >>> model.output_shape
+    (None, 3)
+    """
+    layer_class = BASELINES[check_choice("kind", kind, tuple(BASELINES))]
+    units = check_int("units", units, 1)
+    seed = check_int("seed", seed, 0)
+    check_int("num_classes", num_classes, 2)
+    check_int("input_dim", input_dim, 1)
+    learning_rate = check_positive_float("learning_rate", learning_rate)
+    check_choice("optimizer", optimizer, OPTIMIZERS)
+    model = keras.Sequential(
+        [
+            keras.Input((sequence_length, input_dim)),
+            layer_class(
+                units,
+                kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 1),
+                recurrent_initializer=keras.initializers.Orthogonal(seed=seed + 2),
+                name=kind,
             ),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=["accuracy"],
-        )
+            keras.layers.Dense(
+                num_classes,
+                kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 3),
+                name="readout",
+            ),
+        ],
+        name=f"baseline_{kind}",
+    )
+    if compile:
+        _compile_classifier(model, optimizer, learning_rate)
     return model

@@ -98,3 +98,40 @@ def plot_assembly(cell_or_model, path, title=None):
     figure.savefig(path, dpi=120)
     plt.close(figure)
     return path
+
+
+def plot_learning_curve(rows, path, title=None):
+    """Saves the train and test accuracy per epoch of a run as a PNG.
+
+    Args:
+        rows: the run's per-epoch logs (`records.history_from_csv`): dicts
+            with `epoch`, `accuracy` and `val_accuracy` (the test split).
+        path: the PNG file to write.
+        title: optional figure title.
+
+    Returns:
+        `path`.
+
+    Example:
+    >>> import os, tempfile
+    >>> rows = [dict(epoch=e, accuracy=0.5 + e / 10, val_accuracy=0.4 + e / 10)
+    ...         for e in range(3)]
+    >>> path = plot_learning_curve(rows, os.path.join(tempfile.mkdtemp(), "c.png"))
+    >>> open(path, "rb").read(4) == b"\\x89PNG"
+    True
+    """
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(6, 4), layout="constrained")
+    epochs = [row["epoch"] + 1 for row in rows]
+    for key, label in (("accuracy", "train"), ("val_accuracy", "test")):
+        values = [row.get(key) for row in rows]
+        axis.plot(epochs, [float("nan") if v is None else 100 * v for v in values], label=label)
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("accuracy (%)")
+    axis.grid(alpha=0.3)
+    axis.legend()
+    if title:
+        axis.set_title(title)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path

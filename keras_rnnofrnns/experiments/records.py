@@ -31,6 +31,7 @@ RECORD_KEYS = (
     "epochs_run",
     "best_epoch",
     "test_accuracy",
+    "final_test_accuracy",
     "history",
     "epoch_seconds",
     "stopped_early",
@@ -202,7 +203,8 @@ def environment():
         "backend_version": backend_version,
         "python_version": platform.python_version(),
         "device": device_name(),
-        "command": " ".join([sys.executable, *sys.argv]),
+        # The interpreter by name, not by path: records travel between machines.
+        "command": " ".join(["python", *sys.argv]),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
 

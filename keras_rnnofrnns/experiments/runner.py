@@ -55,6 +55,7 @@ from keras_rnnofrnns.experiments.records import (
 )
 from keras_rnnofrnns.distribution import check_even_split, data_parallel_scope, describe_devices
 from keras_rnnofrnns.models import METHODS, OPTIMIZERS, PAPER_METHODS, sequence_classifier
+from keras_rnnofrnns.cells.assembly_cell import AssemblyCell
 from keras_rnnofrnns.stability.certificate import certify
 
 # Task name -> whether the pixels are permuted.
@@ -184,9 +185,18 @@ class Protocol:
         protocol._check()
         return protocol
 
+    @property
+    def validation_note(self):
+        """What the records say about the test split's use."""
+        return VALIDATION_NOTE
+
+    def method_names(self):
+        """The methods this protocol can train (the names `methods` may hold)."""
+        return tuple(METHODS)
+
     def _check(self):
         for method in self.methods:
-            check_choice("method", method, tuple(METHODS))
+            check_choice("method", method, self.method_names())
         check_int("num_modules", self.num_modules, 1)
         check_int("module_size", self.module_size, 1)
         for blocks in self.coupling_blocks:
@@ -214,6 +224,31 @@ class Protocol:
                 f"(methods={self.methods!r}, coupling_blocks={self.coupling_blocks!r}, "
                 f"seeds={self.seeds!r}); expected at least one of each."
             )
+
+    def load_data(self):
+        """The train and test arrays: `(x_train, y_train, x_test, y_test, source)`."""
+        return load_task_data(self)
+
+    def build_model(self, method, coupling_blocks, seed, data):
+        """The compiled classifier of one run on `data` (see `sequence_classifier`)."""
+        x_train = data[0]
+        return sequence_classifier(
+            method,
+            num_modules=self.num_modules,
+            module_size=self.module_size,
+            coupling_blocks=coupling_blocks,
+            dt=self.dt,
+            seed=seed,
+            sequence_length=x_train.shape[1],
+            input_dim=x_train.shape[2],
+            num_classes=10,
+            learning_rate=self.learning_rate,
+            optimizer=self.optimizer,
+        )
+
+    def draw_figures(self, model, stem, title, rows):
+        """Draws a finished run's figures next to its record; returns their paths."""
+        return [plot_assembly(model, stem + ".png", title=f"{title} (best epoch)")]
 
     def run_config(self):
         """The settings stored in each record's `config` (those that make runs comparable)."""
@@ -272,6 +307,7 @@ class _Run:
         history = history_columns(rows)
         accuracy = [a for a in history.get("val_accuracy", []) if a is not None]
         best = max(accuracy) if accuracy else None
+        last = history.get("val_accuracy", [None])[-1] if rows else None
         protocol = self.protocol
         record = {
             "task": protocol.task,
@@ -285,12 +321,13 @@ class _Run:
             "epochs_run": len(rows),
             "best_epoch": history["val_accuracy"].index(best) if accuracy else None,
             "test_accuracy": best,
+            "final_test_accuracy": last,
             "history": {k: v for k, v in history.items() if k != "epoch_seconds"},
             "epoch_seconds": history.get("epoch_seconds", []),
             "stopped_early": bool(stopped_early),
             "finished": bool(finished),
             **environment(),
-            "validation_split_note": VALIDATION_NOTE,
+            "validation_split_note": protocol.validation_note,
             "data_source": source,
             "files": {
                 "model": os.path.basename(self.model_path),
@@ -298,7 +335,7 @@ class _Run:
                 "csv_log": os.path.basename(self.csv_path),
             },
         }
-        if TASKS[protocol.task]:
+        if TASKS.get(protocol.task):
             record["permutation_seed"] = protocol.permutation_seed
             record["permutation"] = (
                 f"keras_rnnofrnns.data.pixel_permutation({protocol.permutation_seed})"
@@ -419,18 +456,7 @@ def train_run(protocol, data, method, coupling_blocks, seed, callbacks=()):
         if devices is not None:
             print(describe_devices())
             check_even_split(devices, protocol.batch_size, [len(x_train), len(x_test)])
-        model = sequence_classifier(
-            method,
-            num_modules=protocol.num_modules,
-            module_size=protocol.module_size,
-            coupling_blocks=coupling_blocks,
-            dt=protocol.dt,
-            seed=seed,
-            sequence_length=x_train.shape[1],
-            input_dim=x_train.shape[2],
-            learning_rate=protocol.learning_rate,
-            optimizer=protocol.optimizer,
-        )
+        model = protocol.build_model(method, coupling_blocks, seed, data)
         rows = history_from_csv(run.csv_path) if previous is not None else []
         over = run.over(model, rows)
         # Which device trained which epochs: a run may be resumed elsewhere.
@@ -493,11 +519,12 @@ def train_run(protocol, data, method, coupling_blocks, seed, callbacks=()):
     # Kept without the optimizer state, a third of the size: the finished
     # model is for evaluation and inspection, and results/ is committed.
     best.save(run.model_path)
-    certificate = certify(best)
-    plot_assembly(
+    certificate = certify(best) if _has_assembly(best) else None
+    protocol.draw_figures(
         best,
-        run.figure_path,
-        title=f"{protocol.task} {method}, C = {coupling_blocks}, seed {seed} (best epoch)",
+        os.path.splitext(run.figure_path)[0],
+        f"{protocol.task} {method}, C = {coupling_blocks}, seed {seed}",
+        rows,
     )
     record = run.record(
         rows,
@@ -505,9 +532,14 @@ def train_run(protocol, data, method, coupling_blocks, seed, callbacks=()):
         True,
         source,
         sessions=sessions,
-        certificate={
+        parameters=int(best.count_params()),
+        certificate=None if certificate is None else {
             "certified": certificate.certified,
+            "reason": certificate.reason,
+            "ode_contracting": certificate.ode_contracting,
             "contraction_rate": certificate.contraction_rate,
+            "discrete_contracting": certificate.discrete_contracting,
+            "discrete_bound": certificate.discrete_bound,
             "euler_contracting": certificate.euler_contracting,
             "euler_bound": certificate.euler_bound,
             "module_bound_max": float(certificate.module_bound.max()),
@@ -521,9 +553,18 @@ def train_run(protocol, data, method, coupling_blocks, seed, callbacks=()):
         f"{run.name}: best test accuracy {best_text} at epoch "
         f"{(record['best_epoch'] or 0) + 1} of {record['epochs_run']}"
         + (" (stopped early)" if record["stopped_early"] else "")
-        + f"; certified contracting: {certificate.certified}; record {run.record_path}"
+        + (
+            ""
+            if certificate is None
+            else f"; certified contracting: {certificate.certified}"
+        )
+        + f"; record {run.record_path}"
     )
     return record
+
+
+def _has_assembly(model):
+    return any(isinstance(getattr(layer, "cell", None), AssemblyCell) for layer in model.layers)
 
 
 def run_protocol(protocol, callbacks=()):
@@ -537,7 +578,7 @@ def run_protocol(protocol, callbacks=()):
         The run records of this invocation, in run order.
     """
     os.makedirs(protocol.output, exist_ok=True)
-    data = load_task_data(protocol)
+    data = protocol.load_data()
     records = [
         train_run(protocol, data, method, blocks, seed, callbacks)
         for method in protocol.methods
