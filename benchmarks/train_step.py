@@ -76,6 +76,14 @@ def parse_args(argv=None):
         help="AssemblyRNN rows; the first also gets the generic RNN(AssemblyCell) row",
     )
     parser.add_argument(
+        "--variants",
+        nargs="*",
+        default=[],
+        metavar="INTEGRATOR[+GATE]",
+        help="extra AssemblyRNN rows of the first method with another integrator and "
+        "gate, e.g. cayley euler+input euler+input_state cayley+input",
+    )
+    parser.add_argument(
         "--scan-unroll",
         type=int,
         nargs="+",
@@ -219,7 +227,13 @@ def time_calls(call, repeats):
 # -- the Keras models ----------------------------------------------------------
 
 
-def assembly_model(args, method, fast=True, scan_unroll=1):
+def variant_options(variant):
+    """AssemblyCell arguments of a `--variants` entry such as `cayley+input`."""
+    integrator, _, gate = variant.partition("+")
+    return {"integrator": integrator, "gate": gate or None}
+
+
+def assembly_model(args, method, fast=True, scan_unroll=1, cell_options=None):
     model = sequence_classifier(
         method,
         num_modules=args.modules,
@@ -228,6 +242,7 @@ def assembly_model(args, method, fast=True, scan_unroll=1):
         seed=args.seed,
         sequence_length=args.steps,
         fast=fast,
+        cell_options=cell_options,
     )
     if fast:
         # sequence_classifier keeps the default; the loop reads the value
@@ -500,6 +515,12 @@ def row_builders(args):
             name = f"AssemblyRNN {method}" + (f" scan_unroll={unroll}" if unroll != 1 else "")
             make = lambda method=method, unroll=unroll: assembly_model(args, method, True, unroll)
             rows.append((name, "assembly", keras_row(make)))
+    for variant in args.variants:
+        options = variant_options(variant)
+        make = lambda options=options: assembly_model(
+            args, args.methods[0], True, 1, cell_options=options
+        )
+        rows.append((f"AssemblyRNN {args.methods[0]} {variant}", "assembly", keras_row(make)))
     if "generic" not in args.skip:
         make = lambda: assembly_model(args, args.methods[0], fast=False)
         rows.append((f"RNN(AssemblyCell) {args.methods[0]}", "generic", keras_row(make)))

@@ -100,6 +100,7 @@ def sequence_classifier(
     fast=True,
     scan_unroll=1,
     compile=True,
+    cell_options=None,
 ):
     """An assembly followed by a linear read-out, compiled for classification.
 
@@ -123,6 +124,8 @@ def sequence_classifier(
         scan_unroll: time steps per loop iteration of `AssemblyRNN` where the
             backend's scan supports it (JAX); only with `fast=True`.
         compile: whether to compile the model.
+        cell_options: optional dict of further `AssemblyCell` arguments,
+            which override the method's (e.g. `{"integrator": "cayley"}`).
 
     Returns:
         A `keras.Model`.
@@ -133,7 +136,7 @@ def sequence_classifier(
     >>> model.output_shape
     (None, 10)
     """
-    arguments = method_arguments(method, seed)
+    arguments = {**method_arguments(method, seed), **(cell_options or {})}
     check_int("num_classes", num_classes, 2)
     check_int("input_dim", input_dim, 1)
     learning_rate = check_positive_float("learning_rate", learning_rate)

@@ -1,0 +1,135 @@
+"""Time-series runs on the experiment runner: protocol, records, figures, report.
+
+The runs use a tiny UCR-format dataset written here (two classes a sine and
+a ramp can tell apart), so they need no downloaded data; the committed
+results document is checked against the committed records.
+"""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from keras_rnnofrnns.experiments import timeseries
+from keras_rnnofrnns.experiments.records import load_records
+from keras_rnnofrnns.experiments.timeseries import (
+    JOURNAL_SETTINGS,
+    TimeSeriesProtocol,
+    dataset_settings,
+    method_family,
+    render_report,
+    run_timeseries,
+)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = dict(num_modules=2, module_size=4, coupling_blocks=(1,), epochs=2, verbose=0)
+
+
+@pytest.fixture(scope="module")
+def toy_dir(tmp_path_factory):
+    """`Toy_TRAIN.tsv` / `Toy_TEST.tsv`: labels 3 (sine) and 7 (ramp), 12 steps."""
+    folder = tmp_path_factory.mktemp("ucr")
+    rng = np.random.default_rng(0)
+    steps = np.linspace(0, 1, 12)
+    for split, count in (("TRAIN", 24), ("TEST", 16)):
+        lines = []
+        for i in range(count):
+            label = (3, 7)[i % 2]
+            series = np.sin(6 * steps) if label == 3 else steps
+            series = series + 0.1 * rng.normal(size=steps.size)
+            lines.append("\t".join([str(label)] + [f"{v:.5f}" for v in series]))
+        (folder / f"Toy_{split}.tsv").write_text("\n".join(lines) + "\n")
+    return str(folder)
+
+
+def test_settings_follow_the_journal_table_and_name_the_defaults():
+    settings, journal = dataset_settings("FordA", "scn-3")
+    assert journal and settings["coupling_blocks"] == 120 and settings["dt"] == 0.1
+    settings, _ = dataset_settings("Adiac", "lstm")  # baselines take the AdaDiag row
+    assert settings == {**JOURNAL_SETTINGS["Adiac"]["adadiag"]}
+    settings, journal = dataset_settings("SomethingElse", "adadiag-gated")
+    assert not journal and settings == timeseries.DEFAULT_SETTINGS["adadiag"]
+    assert [method_family(m) for m in ("scn-30", "adadiag-gated-cayley", "gru")] == [
+        "scn", "adadiag", "baseline"
+    ]
+    with pytest.raises(ValueError, match="method"):
+        method_family("transformer")
+
+
+def test_protocol_defaults_and_bad_arguments():
+    protocol = TimeSeriesProtocol.create("FordA", "adadiag-gated")
+    assert (protocol.num_modules, protocol.module_size, protocol.coupling_blocks) == (64, 8, (20,))
+    assert (protocol.epochs, protocol.lr_drops, protocol.patience) == (250, (80, 160), 0)
+    assert protocol.seeds == (0, 1, 2) and protocol.batch_size == 128
+    # A smaller assembly than the row's gets at most all of its pairs.
+    assert TimeSeriesProtocol.create("FordA", "scn-3", num_modules=4).coupling_blocks == (6,)
+    with pytest.raises(ValueError, match="dataset"):
+        TimeSeriesProtocol.create("../Adiac", "scn-3")
+    with pytest.raises(ValueError, match="method"):
+        TimeSeriesProtocol.create("Adiac", "rnn")
+    with pytest.raises(ValueError, match="epochs"):
+        TimeSeriesProtocol.create("Adiac", "scn-3", epochs=0)
+
+
+def test_runs_write_records_with_both_accuracies_labels_and_figures(toy_dir, tmp_path):
+    output = str(tmp_path / "runs")
+    records = run_timeseries(
+        "Toy", ["adadiag-gated-cayley", "lstm"], seeds=(0,), data_dir=toy_dir,
+        output=output, **TINY,
+    )
+    assembly, lstm = records
+    for record in records:
+        assert record["finished"] and record["epochs_run"] == 2
+        accuracy = record["history"]["val_accuracy"]
+        assert record["final_test_accuracy"] == accuracy[-1]
+        assert record["test_accuracy"] == max(accuracy)
+        assert record["data_source"]["classes"] == ["3", "7"]
+        # File names only: records travel between machines.
+        assert record["data_source"]["source"] == ["Toy_TRAIN.tsv", "Toy_TEST.tsv"]
+        assert "optimistic" in record["validation_split_note"]
+        assert record["parameters"] > 0
+        stem = os.path.join(output, record["files"]["model"][: -len(".keras")])
+        assert open(stem + "_curve.png", "rb").read(4) == b"\x89PNG"
+    assert assembly["certificate"]["certified"] is True
+    assert assembly["certificate"]["discrete_contracting"] is True
+    assert os.path.exists(os.path.join(output, "Toy_adadiag-gated-cayley_C1_seed0.png"))
+    assert lstm["certificate"] is None and lstm["config"]["state_size"] == 128
+    assert lstm["parameters"] == 4 * (128 * (1 + 128 + 1)) + 129 * 2
+    summary = json.load(open(os.path.join(output, "summary.json")))
+    assert {g["method"] for g in summary["groups"]} == {"adadiag-gated-cayley", "lstm"}
+
+    # The same call again trains nothing: both runs are finished.
+    again = run_timeseries("Toy", ["lstm"], seeds=(0,), data_dir=toy_dir, output=output, **TINY)
+    assert again[0]["date"] == lstm["date"]
+
+
+def test_command_line_and_report(toy_dir, tmp_path, capsys):
+    output = str(tmp_path / "runs")
+    timeseries.main(
+        ["--dataset", "Toy", "--method", "scn-3", "--seeds", "1", "--epochs", "1",
+         "--modules", "2", "--units", "4", "--coupling-blocks", "1", "--data-dir", toy_dir,
+         "--output", output, "--verbose", "0"]
+    )
+    with pytest.raises(SystemExit):
+        timeseries.main(["--dataset", "Toy", "--method", "scn-3", "--epochs", "0",
+                         "--data-dir", toy_dir, "--output", output])
+    assert "epochs" in capsys.readouterr().err
+    document = str(tmp_path / "timeseries.md")
+    timeseries.main(["report", "--results", output, "--output", document])
+    text = open(document).read()
+    assert "## Toy" in text and "| scn-3 | 1 (1) | 1 |" in text and "optimistic" in text
+    with pytest.raises(SystemExit):
+        timeseries.main(["report", "--results", str(tmp_path / "missing")])
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_committed_document_matches_the_committed_records():
+    results = os.path.join(ROOT, "results", "timeseries")
+    records = load_records(results, finished_only=False) if os.path.isdir(results) else []
+    if not records:
+        pytest.skip("no time-series records committed")
+    with open(os.path.join(ROOT, "docs", "timeseries.md")) as handle:
+        assert handle.read() == render_report(records), (
+            "docs/timeseries.md is stale: run `python examples/timeseries.py report`"
+        )
