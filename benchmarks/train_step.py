@@ -524,6 +524,13 @@ def row_builders(args):
     if "generic" not in args.skip:
         make = lambda: assembly_model(args, args.methods[0], fast=False)
         rows.append((f"RNN(AssemblyCell) {args.methods[0]}", "generic", keras_row(make)))
+        for variant in args.variants:
+            make = lambda options=variant_options(variant): assembly_model(
+                args, args.methods[0], False, cell_options=options
+            )
+            rows.append(
+                (f"RNN(AssemblyCell) {args.methods[0]} {variant}", "generic", keras_row(make))
+            )
     if "simple_rnn" not in args.skip:
         name = f"SimpleRNN({args.modules * args.units})"
         rows.append((name, "simple_rnn", keras_row(lambda: simple_rnn_model(args))))
