@@ -469,16 +469,19 @@ class AssemblyCell(keras.layers.Layer):
         S = h L with a fixed coupling step, D^1/2 L D^1/2 with a learned one.
         One differentiable H x H solve.
         """
-        dtype = dtype or self.compute_dtype
-        coupling = self.coupling.coupling_operator(dtype)
-        steps = self.coupling_step_values(dtype)
+        dtype = keras.backend.standardize_dtype(dtype or self.compute_dtype)
+        # Half-precision solves are missing on some backends and too coarse
+        # for an orthogonal factor: solve in float32 at least.
+        solve_dtype = "float32" if dtype in ("float16", "bfloat16") else dtype
+        coupling = self.coupling.coupling_operator(solve_dtype)
+        steps = self.coupling_step_values(solve_dtype)
         if steps is None:
-            half = 0.5 * ops.cast(self.step_size, dtype) * coupling
+            half = 0.5 * ops.cast(self.step_size, solve_dtype) * coupling
         else:
             root = ops.sqrt(steps)
             half = 0.5 * coupling * ops.expand_dims(root, 1) * ops.expand_dims(root, 0)
-        eye = ops.eye(self.units, dtype=dtype)
-        return ops.solve(eye - half, eye + half)
+        eye = ops.eye(self.units, dtype=solve_dtype)
+        return ops.cast(ops.solve(eye - half, eye + half), dtype)
 
     def gate_values(self, inputs, states):
         """The gated steps Delta_t (batch, H) for one step's inputs and states.
