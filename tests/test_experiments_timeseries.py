@@ -118,7 +118,7 @@ def test_command_line_and_report(toy_dir, tmp_path, capsys):
     document = str(tmp_path / "timeseries.md")
     timeseries.main(["report", "--results", output, "--output", document])
     text = open(document).read()
-    assert "## Toy" in text and "| scn-3 | 1 (1) | 1 |" in text and "optimistic" in text
+    assert "## Toy" in text and "| scn-3 | 1 | 1 |" in text and "optimistic" in text
     with pytest.raises(SystemExit):
         timeseries.main(["report", "--results", str(tmp_path / "missing")])
     assert "does not exist" in capsys.readouterr().err

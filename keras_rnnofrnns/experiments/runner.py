@@ -484,6 +484,7 @@ def train_run(protocol, data, method, coupling_blocks, seed, callbacks=()):
                     False,
                     source,
                     sessions=sessions,
+                    parameters=int(model.count_params()),
                 )
 
             model.fit(

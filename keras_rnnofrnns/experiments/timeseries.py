@@ -400,31 +400,33 @@ def render_report(records):
     for dataset in sorted(by_dataset):
         lines += [f"## {dataset}", ""]
         lines += [
-            "| method | runs (seeds) | epochs | last epoch | best epoch (optimistic) | "
+            "| method | finished seeds | epochs | last epoch | best epoch (optimistic) | "
             "parameters | s / epoch | certified | device |",
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for method in sorted(by_dataset[dataset]):
             runs = sorted(by_dataset[dataset][method], key=lambda r: r["seed"])
             finished = [r for r in runs if r.get("finished")]
-            epochs = sorted({r["epochs_run"] for r in runs})
+            pending = [r for r in runs if not r.get("finished")]
             seconds = [s for r in runs for s in r.get("epoch_seconds", [])[1:]]
-            certified = {
-                (r.get("certificate") or {}).get("certified") for r in finished
-            } - {None}
-            devices = sorted({r.get("device", "?") for r in runs})
-            state = "" if len(finished) == len(runs) else f", {len(runs) - len(finished)} unfinished"
-            seeds = ", ".join(str(r["seed"]) for r in runs)
+            certified = {(r.get("certificate") or {}).get("certified") for r in finished}
+            certified.discard(None)
+            state = ", ".join(str(r["seed"]) for r in finished) or "none"
+            if pending:
+                state += "; in progress: " + ", ".join(
+                    f"seed {r['seed']} at epoch {r['epochs_run']}/{r['config']['epochs']}"
+                    for r in pending
+                )
             cells = [
                 method,
-                f"{len(runs)} ({seeds}{state})",
-                ", ".join(map(str, epochs)),
-                _mean_std_text([r.get("final_test_accuracy") for r in runs]),
-                _mean_std_text([r.get("test_accuracy") for r in runs]),
+                state,
+                ", ".join(map(str, sorted({r["epochs_run"] for r in finished}))) or "–",
+                _mean_std_text([r.get("final_test_accuracy") for r in finished]),
+                _mean_std_text([r.get("test_accuracy") for r in finished]),
                 str(runs[0].get("parameters", "–")),
                 f"{np.median(seconds):.2f}" if seconds else "–",
                 "/".join("yes" if c else "no" for c in sorted(certified)) or "–",
-                "; ".join(devices),
+                "; ".join(sorted({r.get("device", "?") for r in runs})),
             ]
             lines.append("| " + " | ".join(cells) + " |")
         journal = JOURNAL_RESULTS.get(dataset)
@@ -456,6 +458,11 @@ def render_report(records):
         "learned per-unit step), the only one whose computed map is certified "
         "contracting.",
         "- " + TIMESERIES_NOTE,
+        "- Means are over the finished runs only; a run in progress is listed with "
+        "the epochs it has made and resumes with the same command.",
+        "- s / epoch is the median wall time of an epoch after the first (which "
+        "includes compilation), training and test evaluation together; on a "
+        "shared machine it is indicative only.",
         "",
     ]
     return "\n".join(lines)
