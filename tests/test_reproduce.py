@@ -101,7 +101,7 @@ def test_budget_stops_between_epochs_and_leaves_the_run_unfinished(stretch):
     assert session["from_epoch"] == 0 and session["backend"] == keras.backend.backend()
     # Everything temporary is in the backup; nothing final is written yet.
     assert sorted(os.listdir(folder / f"{name}_backup")) == [
-        "best.keras", "latest.weights.h5", "training_metadata.json",
+        "best-epoch0.keras", "latest.weights.h5", "training_metadata.json",
     ]  # fmt: skip
     assert not (folder / f"{name}.keras").exists() and not (folder / f"{name}.png").exists()
     # A 2 x 4 model; the 16 x 32 one of the paper is about 0.5 MiB per file.

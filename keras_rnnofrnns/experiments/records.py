@@ -18,6 +18,8 @@ import sys
 
 import keras
 
+from keras_rnnofrnns.experiments.storage import atomic_write_text
+
 # Keys every record holds (more may be present).
 RECORD_KEYS = (
     "task",
@@ -89,13 +91,7 @@ def write_json(path, data):
     >>> read_json(path)
     {'a': 1}
     """
-    temporary = f"{path}.tmp"
-    with open(temporary, "w") as f:
-        json.dump(data, f, indent=2, sort_keys=False)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temporary, path)
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
 def read_json(path):
@@ -123,18 +119,21 @@ def _number(text):
 
 
 def history_from_csv(path):
-    """The per-epoch logs that `keras.callbacks.CSVLogger` wrote, one dict per epoch.
+    """The per-epoch logs of a run's CSV file, one dict per epoch.
 
-    A run resumed by `BackupAndRestore` appends to the same CSV file, and an
-    epoch whose backup was not yet saved when the run died is trained and
-    logged again: for each epoch the last row wins, so every epoch appears
-    exactly once, in order.
+    An epoch logged but not backed up when a run died is trained and logged
+    again, and files of earlier versions were appended to: for each epoch
+    the last row wins, so every epoch appears exactly once, in order.
 
     Args:
         path: the CSV file; a missing file means no epochs.
 
     Returns:
         A list of dicts with an int `"epoch"` and float (or None) values.
+
+    Raises:
+        ValueError: if a row cannot be read (a torn or edited file), naming
+            the file and the line.
 
     Example:
     >>> import tempfile, os
@@ -148,12 +147,62 @@ def history_from_csv(path):
         return []
     rows = {}
     with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            if row.get("epoch") in (None, "", "epoch"):
+        reader = csv.DictReader(f)
+        for row in reader:
+            if row.get("epoch") == "epoch":
                 continue
-            epoch = int(row.pop("epoch"))
-            rows[epoch] = {"epoch": epoch, **{k: _number(v) for k, v in row.items()}}
+            try:
+                # DictReader puts the cells of a row longer than the header
+                # under the key None, and None in the cells a short row lacks.
+                if None in row or None in row.values():
+                    raise ValueError("wrong number of cells")
+                epoch = int(row.pop("epoch"))
+                values = {k: _number(v) for k, v in row.items()}
+            except (TypeError, ValueError) as exc:
+                raise ValueError(
+                    f"Invalid CSV log {path!r}: line {reader.line_num} cannot be read "
+                    f"({exc}); expected the rows `CSVLogger` writes."
+                ) from exc
+            rows[epoch] = {"epoch": epoch, **values}
     return [rows[epoch] for epoch in sorted(rows)]
+
+
+def csv_text(rows):
+    """Per-epoch rows as CSV text that `history_from_csv` reads back.
+
+    Example:
+    >>> print(csv_text([{"epoch": 0, "loss": 2.0, "val_accuracy": None}]), end="")
+    epoch,loss,val_accuracy
+    0,2.0,NA
+    """
+    keys = ["epoch"]
+    for row in rows:
+        keys.extend(k for k in row if k not in keys)
+    keys = ["epoch", *sorted(keys[1:])]
+    lines = [",".join(keys)]
+    for row in rows:
+        cells = [row.get(key) for key in keys]
+        lines.append(",".join("NA" if c is None else repr(c) for c in cells))
+    return "\n".join(lines) + "\n"
+
+
+def rows_from_record(record):
+    """The per-epoch rows a run record holds (`history` and `epoch_seconds`).
+
+    Example:
+    >>> rows_from_record({"history": {"epoch": [0], "loss": [2.0]},
+    ...                   "epoch_seconds": [1.5]})
+    [{'epoch': 0, 'loss': 2.0, 'epoch_seconds': 1.5}]
+    """
+    history = dict(record.get("history") or {})
+    seconds = record.get("epoch_seconds") or []
+    if len(seconds) == len(history.get("epoch", [])):
+        history["epoch_seconds"] = seconds
+    epochs = history.get("epoch", [])
+    return [
+        {key: values[i] for key, values in history.items() if i < len(values)}
+        for i in range(len(epochs))
+    ]
 
 
 def history_columns(rows):
