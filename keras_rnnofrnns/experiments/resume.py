@@ -126,7 +126,9 @@ def resume_state(backup_dir, csv_path, record):
             "folder from a copy of the run, or delete the run's files (.json, .csv and "
             "_backup folder) to train it again from epoch 0."
         )
-    storage.keep_best_model(backup_dir, best)
+    # The previous backup state stays the fallback until the next epoch's
+    # backup, so its best model stays too.
+    storage.keep_best_models(backup_dir, {best, best_epoch(rows[:-1])})
     return ResumeState(
         epochs=epochs,
         weights=weights,

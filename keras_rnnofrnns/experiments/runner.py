@@ -324,6 +324,7 @@ class _Run:
                 run's model is missing or damaged, or if the unfinished
                 state cannot be restored (see `resume_state`).
         """
+        storage.remove_temporaries(self.protocol.output, self.name)
         record = read_json(self.record_path)
         if record is not None and record.get("config") != self.protocol.run_config():
             raise ValueError(
@@ -410,7 +411,8 @@ class _EpochCommit(keras.callbacks.Callback):
     the backup of the weights, so a backed-up epoch is always logged and
     recorded; what was written for an epoch that a kill kept out of the
     backup is dropped on resume (`resume_state`) and the epoch trained again.
-    Older best models are deleted only once the backup holds the new one.
+    A best model is deleted only once neither backup state (the latest and
+    the previous one, its fallback) has it as its best.
     """
 
     def __init__(self, run, rows, best, write_record):
@@ -428,8 +430,9 @@ class _EpochCommit(keras.callbacks.Callback):
             self.best = epoch
         storage.atomic_write_text(self.run.csv_path, csv_text(self.rows))
         self.write_record(self.rows)
+        previous_best = best_epoch(self.rows[:-1])
         storage.save_backup(self.model, self.run.backup_dir, epoch + 1)
-        storage.keep_best_model(self.run.backup_dir, self.best)
+        storage.keep_best_models(self.run.backup_dir, {self.best, previous_best})
 
 
 def _restore(model, weights):

@@ -123,12 +123,18 @@ def save_model(model, path, include_optimizer=True):
     )
 
 
-def remove_temporaries(folder):
-    """Deletes the temporary files a killed write left in `folder`."""
+def remove_temporaries(folder, stem=""):
+    """Deletes the temporary files a killed write of `stem*` files left in `folder`.
+
+    Args:
+        folder: the folder.
+        stem: the start of the destination names; the default, all. Other
+            processes may be writing other files of a shared folder.
+    """
     if not os.path.isdir(folder):
         return
     for name in os.listdir(folder):
-        if is_temporary(name):
+        if is_temporary(name) and name.startswith("." + stem):
             os.remove(os.path.join(folder, name))
 
 
@@ -215,8 +221,8 @@ def restore_point(folder):
 
     Returns:
         `(epochs, weights_path)`: the epochs completed and the weights file
-        holding the state after them; None when the folder holds no backup
-        files at all.
+        holding the state after them, which is made the latest pair if it
+        was the previous one; None when the folder holds no backup files.
 
     Raises:
         ValueError: if backup files exist but no weights file matches a
@@ -236,11 +242,11 @@ def restore_point(folder):
         digest = data.get("weights_sha256")
         if digest is None:
             if os.path.exists(own) and _readable_hdf5(own):
-                candidates.append((data["epoch"], own))
+                candidates.append((data["epoch"], own, name))
             continue
         for weights in (own, *backup_files(folder)):
             if weights.endswith((".h5", ".h5" + PREVIOUS)) and _sha256(weights) == digest:
-                candidates.append((data["epoch"], weights))
+                candidates.append((data["epoch"], weights, name))
                 break
     if not candidates:
         raise ValueError(
@@ -250,7 +256,15 @@ def restore_point(folder):
             "folder back from a copy of the run if you have one; otherwise delete it and "
             "the run's .json and .csv files to train the run again from epoch 0."
         )
-    return max(candidates)
+    epochs, weights, metadata = max(candidates)
+    latest = os.path.join(folder, BACKUP_WEIGHTS)
+    if weights != latest:
+        # The pair found becomes the latest (Keras loads weights only from a
+        # `.weights.h5` name); the hash keeps the two matched meanwhile.
+        os.replace(weights, latest)
+    if metadata != BACKUP_METADATA:
+        os.replace(os.path.join(folder, metadata), os.path.join(folder, BACKUP_METADATA))
+    return epochs, latest
 
 
 def best_model_path(folder, epoch):
@@ -270,8 +284,8 @@ def best_models(folder):
     return found
 
 
-def keep_best_model(folder, epoch):
-    """Deletes every best-model file of `folder` but the one of `epoch` (None: all)."""
-    for other, path in best_models(folder).items():
-        if other != epoch:
+def keep_best_models(folder, epochs):
+    """Deletes every best-model file of `folder` but those of `epochs`."""
+    for epoch, path in best_models(folder).items():
+        if epoch not in epochs:
             os.remove(path)
