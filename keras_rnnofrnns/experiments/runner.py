@@ -43,7 +43,7 @@ import zipfile
 import keras
 import numpy as np
 
-from keras_rnnofrnns._checks import check_choice, check_int, check_positive_float
+from keras_rnnofrnns._checks import check_choice, check_int, check_positive_float, check_seed
 from keras_rnnofrnns.coupling.topology import max_coupling_blocks
 from keras_rnnofrnns.data.mnist import load_sequential_mnist
 from keras_rnnofrnns.experiments.callbacks import EpochTimer, ResumedEarlyStopping
@@ -201,7 +201,7 @@ class Protocol:
         for blocks in self.coupling_blocks:
             check_int("coupling_blocks", blocks, 0, max_coupling_blocks(self.num_modules))
         for seed in self.seeds:
-            check_int("seed", seed, 0)
+            check_seed("seed", seed)
         check_positive_float("dt", self.dt)
         check_int("epochs", self.epochs, 1)
         check_int("batch_size", self.batch_size, 1)

@@ -18,7 +18,7 @@ import warnings
 import keras
 import keras_tuner
 
-from keras_rnnofrnns._checks import _fail, check_choice, check_int
+from keras_rnnofrnns._checks import _fail, check_choice, check_int, check_real, check_seed
 from keras_rnnofrnns.data.mnist import load_sequential_mnist
 from keras_rnnofrnns.experiments.runner import TASKS  # Task name -> permuted.
 from keras_rnnofrnns.tuning.hypermodel import TUNED, coupling_density
@@ -123,7 +123,7 @@ def make_tuner(
         )
     check_int("max_trials", max_trials, 1)
     check_int("epochs", epochs, 1)
-    check_int("seed", seed, 0)
+    check_seed("seed", seed)
     budget = {"max_epochs": epochs} if tuner == "hyperband" else {"max_trials": max_trials}
     return TUNERS[tuner](
         hypermodel,
