@@ -15,6 +15,7 @@ import math
 import os
 import platform
 import sys
+import warnings
 
 import keras
 
@@ -272,11 +273,57 @@ def _record_files(paths):
                     yield os.path.join(folder, name)
 
 
+def record_problem(record):
+    """What makes `record` unusable as a run record, or None when it is usable.
+
+    Example:
+    >>> record_problem({"task": "smnist", "method": "scn-3", "coupling_blocks": 5,
+    ...                 "seed": 0, "test_accuracy": "high", "epochs_run": 3})
+    'test_accuracy is not a number or null'
+    >>> record_problem([1, 2])
+    'not a JSON object'
+    """
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    for key, kinds in (("task", str), ("method", str), ("coupling_blocks", int), ("seed", int)):
+        if not isinstance(record.get(key), kinds) or isinstance(record.get(key), bool):
+            return f"{key} is missing or not a {kinds.__name__}"
+    accuracy = record.get("test_accuracy")
+    if accuracy is not None and (
+        isinstance(accuracy, bool) or not isinstance(accuracy, (int, float))
+    ):
+        return "test_accuracy is not a number or null"
+    epochs = record.get("epochs_run", 0)
+    if isinstance(epochs, bool) or not isinstance(epochs, int):
+        return "epochs_run is not an integer"
+    return None
+
+
+def read_record(path):
+    """The run record in `path`, or None (with a warning naming the file) when
+    it is missing, not valid JSON, or malformed (see `record_problem`)."""
+    try:
+        record = read_json(path)
+    except ValueError as exc:
+        warnings.warn(f"skipped {path}: {exc}")
+        return None
+    return None if record is None else _usable(path, record)
+
+
+def _usable(path, record):
+    problem = record_problem(record)
+    if problem:
+        warnings.warn(f"skipped the malformed record {path}: {problem}")
+        return None
+    return record
+
+
 def load_records(paths, finished_only=True):
     """Reads the run records in the given files and folders (searched recursively).
 
-    JSON files that are not run records (no `task` and `test_accuracy`),
-    runs without any accuracy, and `summary.json` files are passed over.
+    JSON files that are not run records (no `task`), runs without any
+    accuracy, and `summary.json` files are passed over; malformed records
+    are skipped with a warning that names them.
 
     Args:
         paths: a path or a list of record files and folders.
@@ -289,10 +336,15 @@ def load_records(paths, finished_only=True):
         paths = [paths]
     records = []
     for path in _record_files([os.fspath(p) for p in paths]):
-        record = read_json(path)
-        if not isinstance(record, dict) or record.get("test_accuracy") is None:
+        try:
+            record = read_json(path)
+        except ValueError as exc:
+            warnings.warn(f"skipped {path}: {exc}")
             continue
-        if "task" not in record:
+        if not isinstance(record, dict) or "task" not in record:
+            continue
+        record = _usable(path, record)
+        if record is None or record.get("test_accuracy") is None:
             continue
         if finished_only and not record.get("finished"):
             continue
