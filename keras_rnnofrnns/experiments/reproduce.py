@@ -691,7 +691,7 @@ so a session gives one stretch of about ten minutes; at most 8 files of
 4. Next stretch: the same command. Finished runs are skipped, unfinished ones
    resume at their next epoch, new ones start in order.
 
-`results/<run>_backup/` (the `BackupAndRestore` state and the best model so
+`results/<run>_backup/` (the training state and the best model so
 far, 1.1 MB per unfinished 16 x 32 run) is git-ignored to keep the repository
 small: keep it in the working tree between stretches (`carry` takes it to the
 GPU machine), or keep the last archive. An unfinished run whose backup is lost
