@@ -23,8 +23,10 @@ Requires keras-tuner and matplotlib (`pip install keras-rnnofrnns[examples]`).
 import argparse
 
 from keras_rnnofrnns import METHODS
+from keras_rnnofrnns._checks import check_int
 from keras_rnnofrnns.distribution import data_parallel_scope
 from keras_rnnofrnns.tuning import TASKS, TUNERS, AssemblyHyperModel, load_task, run_search
+from keras_rnnofrnns.tuning.search import check_search_settings
 
 
 def _add_dimension(parser, name, kind, help_text):
@@ -87,7 +89,7 @@ def parse_args(argv=None):
 def main(argv=None):
     parser, args = parse_args(argv)
     try:
-        # Check the search space before reading ~55 MB of MNIST.
+        # Check the search space and settings before reading ~55 MB of MNIST.
         hypermodel = AssemblyHyperModel(
             num_modules=args.modules,
             module_size=args.units,
@@ -98,6 +100,19 @@ def main(argv=None):
             learning_rate=_spec(args.learning_rate, args.learning_rate_range),
             seed=args.seed,
         )
+        check_search_settings(
+            tuner=args.tuner,
+            max_trials=args.max_trials,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            validation_split=args.validation_split,
+            patience=args.patience,
+            top=args.top,
+            seed=args.seed,
+        )
+        for name in ("limit_train", "limit_test"):
+            if getattr(args, name) is not None:
+                check_int(name, getattr(args, name), 1)
     except ValueError as error:
         parser.error(str(error))
     data = load_task(

@@ -1,6 +1,16 @@
-"""Argument checks shared by the package: one wording for every bad-input error."""
+"""Argument checks shared by the package: one wording for every bad-input error.
+
+Numpy scalars pass wherever Python numbers do (`np.int64(2)` is an integer,
+`np.float32(0.3)` a real number, `np.True_` a bool); bools are not numbers.
+"""
 
 import numbers
+
+import numpy as np
+
+# Seeds go to initializers as seed + a small offset, and JAX takes seeds
+# as uint32: this bound leaves room for every offset.
+MAX_SEED = 2**31 - 1
 
 
 def _fail(name, value, allowed):
@@ -30,16 +40,45 @@ def _int_range_text(minimum, maximum):
     return "an integer"
 
 
+def _is_real(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
 def check_positive_float(name, value):
     """Returns `value` as a float if it is a finite real number > 0."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not value > 0
-        or value == float("inf")
-    ):
+    if not _is_real(value) or not value > 0 or value == float("inf"):
         _fail(name, value, "a finite number > 0")
     return float(value)
+
+
+def check_real(name, value, minimum, maximum, include_minimum=True, include_maximum=True):
+    """Returns `value` as a float if it is a real number in the given interval.
+
+    Example:
+    >>> check_real("density", np.float32(0.5), 0, 1, include_minimum=False)
+    0.5
+    """
+    inside = _is_real(value) and (
+        (minimum < value if not include_minimum else minimum <= value)
+        and (value < maximum if not include_maximum else value <= maximum)
+    )
+    if not inside:
+        left = "[" if include_minimum else "("
+        right = "]" if include_maximum else ")"
+        _fail(name, value, f"a number in {left}{minimum:g}, {maximum:g}{right}")
+    return float(value)
+
+
+def check_bool(name, value):
+    """Returns `value` as a bool if it is True or False (numpy's too)."""
+    if not isinstance(value, (bool, np.bool_)):
+        _fail(name, value, "True or False")
+    return bool(value)
+
+
+def check_seed(name, value):
+    """Returns `value` if it is an integer seed from 0 to `MAX_SEED`."""
+    return check_int(name, value, 0, MAX_SEED)
 
 
 def check_choice(name, value, choices):

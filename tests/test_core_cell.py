@@ -6,7 +6,7 @@ import pytest
 from conftest import STRATEGIES, to_numpy
 from reference import reference_matrices, reference_sequence
 
-from keras_rnnofrnns import AssemblyCell, AssemblyRNN, certify
+from keras_rnnofrnns import AssemblyCell, AssemblyRNN, ClipDiag, certify
 
 P, N, C = 4, 6, 3
 
@@ -184,3 +184,37 @@ def test_sequence_classifier_passes_scan_unroll():
     np.testing.assert_allclose(to_numpy(model(inputs)), to_numpy(plain(inputs)), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="scan_unroll"):
         sequence_classifier("adadiag-tanh", 2, 3, 1, fast=False, scan_unroll=2)
+
+
+def test_numpy_scalars_are_numbers_everywhere():
+    cell = AssemblyCell(
+        num_modules=2, module_size=2, coupling_blocks=np.int64(1), module_weights="sparse",
+        density=np.float32(0.5), dt=np.float64(0.03), seed=np.int64(3), use_bias=np.True_,
+    )  # fmt: skip
+    assert cell.density == 0.5 and cell.seed == 3 and cell.use_bias is True
+    assert ClipDiag(np.float32(0.5)).value == 0.5
+    assert AssemblyRNN(num_modules=2, module_size=2, coupling_blocks=1,
+                       scan_unroll=np.int64(2)).scan_unroll == 2  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "argument, value",
+    [("seed", 2**32 - 1), ("seed", -1), ("use_bias", "no"), ("density", np.float32(0.0))],
+)
+def test_out_of_range_arguments_raise_value_errors_naming_them(argument, value):
+    settings = dict(num_modules=2, module_size=2, coupling_blocks=1, module_weights="sparse")
+    with pytest.raises(ValueError, match=f"Invalid `{argument}`: received {argument}="):
+        AssemblyCell(**{**settings, argument: value})
+
+
+@pytest.mark.parametrize("policy", ["float16", "bfloat16"])
+def test_pure_half_precision_policies_build_the_default_coupling(policy):
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        layer = keras.layers.RNN(AssemblyCell(num_modules=3, module_size=2, coupling_blocks=2, seed=0))
+        output = layer(np.zeros((1, 2, 1), dtype=policy))
+    finally:
+        keras.config.set_dtype_policy(previous)
+    assert keras.backend.standardize_dtype(output.dtype) == policy
+    assert np.isfinite(to_numpy(output).astype("float32")).all()

@@ -504,3 +504,18 @@ def test_module_imports_only_numpy_and_stdlib():
             top_level.add(node.module.split(".")[0])
     assert top_level - {"__future__", "numpy"} <= set(sys.stdlib_module_names)
     assert "numpy" in top_level
+
+
+def test_training_files_in_the_test_place_are_refused(tmp_path):
+    arrays = _write_folder(tmp_path, n_train=4, n_test=4)
+    for split in ("images", "labels"):
+        _write(tmp_path / NAMES[f"test_{split}"], _idx_bytes(arrays[f"train_{split}"]), False)
+    with pytest.raises(ValueError, match="test files hold the same images and labels"):
+        load_sequential_mnist(str(tmp_path))
+
+
+def test_a_split_of_the_other_canonical_count_is_refused(tmp_path):
+    # The canonical test count in the training place: swapped files.
+    _write_folder(tmp_path, n_train=10000, n_test=3)
+    with pytest.raises(ValueError, match="train files hold 10000 examples, the count of"):
+        load_sequential_mnist(str(tmp_path))

@@ -101,7 +101,7 @@ def test_budget_stops_between_epochs_and_leaves_the_run_unfinished(stretch):
     assert session["from_epoch"] == 0 and session["backend"] == keras.backend.backend()
     # Everything temporary is in the backup; nothing final is written yet.
     assert sorted(os.listdir(folder / f"{name}_backup")) == [
-        "best.keras", "latest.weights.h5", "training_metadata.json",
+        "best-epoch0.keras", "latest.weights.h5", "training_metadata.json",
     ]  # fmt: skip
     assert not (folder / f"{name}.keras").exists() and not (folder / f"{name}.png").exists()
     # A 2 x 4 model; the 16 x 32 one of the paper is about 0.5 MiB per file.
@@ -254,3 +254,46 @@ def test_launcher_stops_workers_after_the_grace_period(tmp_path, capsys):
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS, globs=vars(module).copy())
     assert result.failed == 0 and result.attempted > 0
+
+
+@pytest.mark.parametrize("command", ["table", "status", "pack"])
+def test_a_results_folder_that_does_not_exist_is_refused(command, tmp_path, capsys):
+    document = tmp_path / "reproduction.md"
+    argv = [command, "--results", str(tmp_path / "typo")]
+    argv += {"table": ["--output", str(document)], "pack": [str(tmp_path / "p.tar.gz")]}.get(
+        command, []
+    )
+    with pytest.raises(SystemExit):
+        reproduce.main(argv)
+    assert "typo" in capsys.readouterr().err and not document.exists()
+
+
+def test_malformed_records_are_named_and_skipped(tmp_path):
+    good = {"task": "smnist", "method": "scn-3", "coupling_blocks": 5, "seed": 0,
+            "test_accuracy": 0.5, "epochs_run": 1, "finished": True, "config": {}}  # fmt: skip
+    bad = {
+        "smnist_scn-3_C5_seed1": [1, 2],
+        "smnist_scn-3_C5_seed2": {**good, "seed": 2, "method": None},
+        "smnist_scn-30_C5_seed0": {**good, "method": "scn-30", "test_accuracy": "0.9"},
+    }
+    for name, record in {"smnist_scn-3_C5_seed0": good, **bad}.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(record))
+    with pytest.warns(UserWarning) as caught:
+        text = reproduce.render_document(str(tmp_path))
+        records = reproduce.load_records(str(tmp_path))
+    named = " ".join(str(w.message) for w in caught)
+    for name in bad:
+        assert f"{name}.json" in named
+    assert [r["seed"] for r in records] == [0] and "`smnist_scn-3_C5_seed0`" in text
+
+
+def test_unpack_checks_every_run_is_complete_before_deleting(stretch, tmp_path):
+    folder, _, _ = stretch
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    before = sorted(p.name for p in copy.rglob("*"))
+    record = (folder / f"{CONFIG.name}.json").read_bytes()
+    archive = _archive(tmp_path / "short.tar.gz", f"{CONFIG.name}.json", record)
+    with pytest.raises(ValueError, match=r"lacks .*\.csv.*latest\.weights\.h5"):
+        reproduce.unpack(archive, str(copy), force=True)
+    assert sorted(p.name for p in copy.rglob("*")) == before

@@ -288,3 +288,34 @@ def test_search_writes_summary_and_resumes_without_rerunning_trials(
     with pytest.raises(ValueError, match="`dt` is stored as"):
         example.main(_command(tmp_path, mnist_dir, 3, dt="0.05"))
     assert _checkpoint_times(folder) == after
+
+    # Resuming with other data or training is refused before any training.
+    for flag, value in (("--epochs", "2"), ("--batch-size", "16"), ("--limit-train", "48")):
+        argv = _command(tmp_path, mnist_dir, 3)
+        argv[argv.index(flag) + 1] = value
+        with pytest.raises(ValueError, match="made with other .*expected the same data"):
+            example.main(argv)
+    assert _checkpoint_times(folder) == after
+
+
+@pytest.mark.parametrize(
+    "flag, value", [("--max-trials", "0"), ("--epochs", "0"), ("--validation-split", "1.5"),
+                    ("--top", "0"), ("--limit-train", "0"), ("--seed", str(2**32))],
+)  # fmt: skip
+def test_command_line_errors_come_before_any_data_is_read(
+    example, flag, value, tmp_path, monkeypatch, capsys
+):
+    def load_task(*args, **kwargs):
+        raise AssertionError("the data was read before the arguments were checked")
+
+    monkeypatch.setattr(example, "load_task", load_task)
+    argv = _command(tmp_path, "unused", 2)
+    if flag in argv:
+        argv[argv.index(flag) + 1] = value
+    else:
+        argv += [flag, value]
+    with pytest.raises(SystemExit) as exit_info:
+        example.main(argv)
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert "usage:" in error and f"Invalid `{flag[2:].replace('-', '_')}`" in error

@@ -8,10 +8,13 @@ from keras import ops
 
 from keras_rnnofrnns._checks import (
     _fail,
+    check_bool,
     check_choice,
     check_int,
     check_number_pair,
     check_positive_float,
+    check_real,
+    check_seed,
 )
 from keras_rnnofrnns._layers import add_constant_weight
 from keras_rnnofrnns.constraints.diagonal import ClipDiag, TanhDiag
@@ -244,11 +247,7 @@ class AssemblyCell(keras.layers.Layer):
         self.num_modules = check_int("num_modules", num_modules, 1)
         self.module_size = check_int("module_size", module_size, 1)
         self.module_weights = check_choice("module_weights", module_weights, MODULE_WEIGHTS)
-        if isinstance(density, bool) or not isinstance(density, (int, float)):
-            _fail("density", density, "a number in (0, 1]")
-        if not 0.0 < density <= 1.0:
-            _fail("density", density, "a number in (0, 1]")
-        self.density = float(density)
+        self.density = check_real("density", density, 0, 1, include_minimum=False)
         self.dt = check_positive_float("dt", dt)
         self.tau = check_positive_float("tau", tau)
         self.activation_name = _activation_name(activation)
@@ -273,8 +272,8 @@ class AssemblyCell(keras.layers.Layer):
             )
         if seed is None:
             seed = int(np.random.default_rng().integers(0, 2**31 - 1))
-        self.seed = check_int("seed", seed, 0)
-        self.use_bias = bool(use_bias)
+        self.seed = check_seed("seed", seed)
+        self.use_bias = check_bool("use_bias", use_bias)
         self.units = self.num_modules * self.module_size
         self.state_size = self.units
         self.output_size = self.units

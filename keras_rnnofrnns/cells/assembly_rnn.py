@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_rnnofrnns._checks import check_int
 from keras_rnnofrnns.cells.assembly_cell import AssemblyCell
 
 @keras.saving.register_keras_serializable(package="keras_rnnofrnns")
@@ -105,12 +106,7 @@ class AssemblyRNN(keras.layers.RNN):
             zero_output_for_mask=zero_output_for_mask,
             **base,
         )
-        if isinstance(scan_unroll, bool) or not isinstance(scan_unroll, int) or scan_unroll < 1:
-            raise ValueError(
-                f"Invalid `scan_unroll`: received scan_unroll={scan_unroll!r}; "
-                "expected an integer >= 1."
-            )
-        self.scan_unroll = scan_unroll
+        self.scan_unroll = check_int("scan_unroll", scan_unroll, 1)
         # keras.ops.scan's TensorFlow while loop sets no maximum number of
         # iterations, which XLA needs: tell compile(jit_compile="auto"), which
         # turns XLA on for TensorFlow on GPU machines, to leave it off.

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_rnnofrnns._checks import _fail
+from keras_rnnofrnns._checks import _fail, check_real
 
 # Significand precision (bits, implicit bit included) of the float dtypes a
 # Keras computation may run in; 1 - 2**-bits is the largest value below 1.
@@ -87,11 +87,9 @@ class ClipDiag(keras.constraints.Constraint):
     """
 
     def __init__(self, value=0.99):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            _fail("value", value, "a number in (0, 1)")
-        if not 0.0 < value < 1.0:
-            _fail("value", value, "a number in (0, 1)")
-        self.value = float(value)
+        self.value = check_real(
+            "value", value, 0, 1, include_minimum=False, include_maximum=False
+        )
 
     def __call__(self, w):
         # Keras hands constraints the variable itself; the JAX trainer needs

@@ -40,15 +40,17 @@ class BlockOrthogonal(keras.initializers.Initializer):
                 f"Invalid `shape`: received shape={tuple(shape)}; expected "
                 "(num_blocks, n, n) for a stack of square blocks."
             )
+        # The QR decomposition behind Orthogonal has no float16 / bfloat16
+        # kernel: draw in float32 and cast, as mixed precision would.
         blocks = [
             keras.initializers.Orthogonal(
                 gain=self.gain, seed=None if self.seed is None else self.seed + c
-            )((shape[1], shape[2]), dtype=dtype)
+            )((shape[1], shape[2]), dtype="float32")
             for c in range(shape[0])
         ]
         if not blocks:
             return ops.zeros(shape, dtype=dtype)
-        return ops.stack(blocks, axis=0)
+        return ops.cast(ops.stack(blocks, axis=0), dtype or keras.config.floatx())
 
     def get_config(self):
         return {"gain": self.gain, "seed": self.seed}

@@ -326,7 +326,36 @@ def _load_from_folder(folder: str):
         folder, MNIST_FILES["train_images"], MNIST_FILES["train_labels"]
     )
     test = _read_split(folder, MNIST_FILES["test_images"], MNIST_FILES["test_labels"])
+    _check_splits_differ(folder, train, test)
     return train, test
+
+
+# The example counts of the canonical files. Hashing 47 MB on every load to
+# match their published checksums would cost more than the load; a file of
+# one split put in the other's place shows in its count, or, for smaller
+# custom files, in content identical to the other split's.
+CANONICAL_COUNTS = {"train": 60000, "test": 10000}
+
+
+def _check_splits_differ(folder, train, test):
+    """Raises when a split's files are in the other split's place."""
+    counts = {"train": len(train[1]), "test": len(test[1])}
+    for split, other in (("train", "test"), ("test", "train")):
+        if counts[split] == CANONICAL_COUNTS[other] != CANONICAL_COUNTS[split]:
+            raise ValueError(
+                f"MNIST folder {folder!r}: the {split} files hold {counts[split]} "
+                f"examples, the count of the canonical {other} split; expected "
+                f"{MNIST_FILES[split + '_images']} and {MNIST_FILES[split + '_labels']} "
+                f"to be the {split} split. Check that the files are not swapped."
+            )
+    if train[0].shape == test[0].shape and (
+        np.array_equal(train[0], test[0]) and np.array_equal(train[1], test[1])
+    ):
+        raise ValueError(
+            f"MNIST folder {folder!r}: the test files hold the same images and labels "
+            "as the training files; expected the t10k files in the test place, or "
+            "test accuracy would be training accuracy."
+        )
 
 
 def _load_from_tfds():
@@ -400,7 +429,9 @@ def load_sequential_mnist(
             the loader at local files.
         ValueError: If a file is corrupt or truncated (bad magic number,
             length not matching its header, image/label counts disagreeing,
-            labels outside 0..9), or a limit or the seed is invalid.
+            labels outside 0..9), if a split's files are in the other's place
+            (a test split of the training count, or of the training files'
+            content), or a limit or the seed is invalid.
 
     Example:
         >>> data = load_sequential_mnist(permuted=True, limit_train=100,

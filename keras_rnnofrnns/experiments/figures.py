@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 
+from keras_rnnofrnns.experiments.storage import atomic_write
 from keras_rnnofrnns.stability.certificate import _find_cell
 
 
@@ -95,7 +96,7 @@ def plot_assembly(cell_or_model, path, title=None):
     left.colorbar(image, ax=matrix_axis, shrink=0.8)
     if title:
         figure.suptitle(title)
-    figure.savefig(path, dpi=120)
+    atomic_write(path, lambda temporary: figure.savefig(temporary, dpi=120, format="png"))
     plt.close(figure)
     return path
 
@@ -132,6 +133,6 @@ def plot_learning_curve(rows, path, title=None):
     axis.legend()
     if title:
         axis.set_title(title)
-    figure.savefig(path, dpi=100)
+    atomic_write(path, lambda temporary: figure.savefig(temporary, dpi=100, format="png"))
     plt.close(figure)
     return path

@@ -15,8 +15,11 @@ import math
 import os
 import platform
 import sys
+import warnings
 
 import keras
+
+from keras_rnnofrnns.experiments.storage import atomic_write_text
 
 # Keys every record holds (more may be present).
 RECORD_KEYS = (
@@ -90,13 +93,7 @@ def write_json(path, data):
     >>> read_json(path)
     {'a': 1}
     """
-    temporary = f"{path}.tmp"
-    with open(temporary, "w") as f:
-        json.dump(data, f, indent=2, sort_keys=False)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temporary, path)
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
 def read_json(path):
@@ -124,18 +121,21 @@ def _number(text):
 
 
 def history_from_csv(path):
-    """The per-epoch logs that `keras.callbacks.CSVLogger` wrote, one dict per epoch.
+    """The per-epoch logs of a run's CSV file, one dict per epoch.
 
-    A run resumed by `BackupAndRestore` appends to the same CSV file, and an
-    epoch whose backup was not yet saved when the run died is trained and
-    logged again: for each epoch the last row wins, so every epoch appears
-    exactly once, in order.
+    An epoch logged but not backed up when a run died is trained and logged
+    again, and files of earlier versions were appended to: for each epoch
+    the last row wins, so every epoch appears exactly once, in order.
 
     Args:
         path: the CSV file; a missing file means no epochs.
 
     Returns:
         A list of dicts with an int `"epoch"` and float (or None) values.
+
+    Raises:
+        ValueError: if a row cannot be read (a torn or edited file), naming
+            the file and the line.
 
     Example:
     >>> import tempfile, os
@@ -149,12 +149,62 @@ def history_from_csv(path):
         return []
     rows = {}
     with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            if row.get("epoch") in (None, "", "epoch"):
+        reader = csv.DictReader(f)
+        for row in reader:
+            if row.get("epoch") == "epoch":
                 continue
-            epoch = int(row.pop("epoch"))
-            rows[epoch] = {"epoch": epoch, **{k: _number(v) for k, v in row.items()}}
+            try:
+                # DictReader puts the cells of a row longer than the header
+                # under the key None, and None in the cells a short row lacks.
+                if None in row or None in row.values():
+                    raise ValueError("wrong number of cells")
+                epoch = int(row.pop("epoch"))
+                values = {k: _number(v) for k, v in row.items()}
+            except (TypeError, ValueError) as exc:
+                raise ValueError(
+                    f"Invalid CSV log {path!r}: line {reader.line_num} cannot be read "
+                    f"({exc}); expected the rows `CSVLogger` writes."
+                ) from exc
+            rows[epoch] = {"epoch": epoch, **values}
     return [rows[epoch] for epoch in sorted(rows)]
+
+
+def csv_text(rows):
+    """Per-epoch rows as CSV text that `history_from_csv` reads back.
+
+    Example:
+    >>> print(csv_text([{"epoch": 0, "loss": 2.0, "val_accuracy": None}]), end="")
+    epoch,loss,val_accuracy
+    0,2.0,NA
+    """
+    keys = ["epoch"]
+    for row in rows:
+        keys.extend(k for k in row if k not in keys)
+    keys = ["epoch", *sorted(keys[1:])]
+    lines = [",".join(keys)]
+    for row in rows:
+        cells = [row.get(key) for key in keys]
+        lines.append(",".join("NA" if c is None else repr(c) for c in cells))
+    return "\n".join(lines) + "\n"
+
+
+def rows_from_record(record):
+    """The per-epoch rows a run record holds (`history` and `epoch_seconds`).
+
+    Example:
+    >>> rows_from_record({"history": {"epoch": [0], "loss": [2.0]},
+    ...                   "epoch_seconds": [1.5]})
+    [{'epoch': 0, 'loss': 2.0, 'epoch_seconds': 1.5}]
+    """
+    history = dict(record.get("history") or {})
+    seconds = record.get("epoch_seconds") or []
+    if len(seconds) == len(history.get("epoch", [])):
+        history["epoch_seconds"] = seconds
+    epochs = history.get("epoch", [])
+    return [
+        {key: values[i] for key, values in history.items() if i < len(values)}
+        for i in range(len(epochs))
+    ]
 
 
 def history_columns(rows):
@@ -225,11 +275,57 @@ def _record_files(paths):
                     yield os.path.join(folder, name)
 
 
+def record_problem(record):
+    """What makes `record` unusable as a run record, or None when it is usable.
+
+    Example:
+    >>> record_problem({"task": "smnist", "method": "scn-3", "coupling_blocks": 5,
+    ...                 "seed": 0, "test_accuracy": "high", "epochs_run": 3})
+    'test_accuracy is not a number or null'
+    >>> record_problem([1, 2])
+    'not a JSON object'
+    """
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    for key, kinds in (("task", str), ("method", str), ("coupling_blocks", int), ("seed", int)):
+        if not isinstance(record.get(key), kinds) or isinstance(record.get(key), bool):
+            return f"{key} is missing or not a {kinds.__name__}"
+    accuracy = record.get("test_accuracy")
+    if accuracy is not None and (
+        isinstance(accuracy, bool) or not isinstance(accuracy, (int, float))
+    ):
+        return "test_accuracy is not a number or null"
+    epochs = record.get("epochs_run", 0)
+    if isinstance(epochs, bool) or not isinstance(epochs, int):
+        return "epochs_run is not an integer"
+    return None
+
+
+def read_record(path):
+    """The run record in `path`, or None (with a warning naming the file) when
+    it is missing, not valid JSON, or malformed (see `record_problem`)."""
+    try:
+        record = read_json(path)
+    except ValueError as exc:
+        warnings.warn(f"skipped {path}: {exc}")
+        return None
+    return None if record is None else _usable(path, record)
+
+
+def _usable(path, record):
+    problem = record_problem(record)
+    if problem:
+        warnings.warn(f"skipped the malformed record {path}: {problem}")
+        return None
+    return record
+
+
 def load_records(paths, finished_only=True):
     """Reads the run records in the given files and folders (searched recursively).
 
-    JSON files that are not run records (no `task` and `test_accuracy`),
-    runs without any accuracy, and `summary.json` files are passed over.
+    JSON files that are not run records (no `task`), runs without any
+    accuracy, and `summary.json` files are passed over; malformed records
+    are skipped with a warning that names them.
 
     Args:
         paths: a path or a list of record files and folders.
@@ -242,10 +338,15 @@ def load_records(paths, finished_only=True):
         paths = [paths]
     records = []
     for path in _record_files([os.fspath(p) for p in paths]):
-        record = read_json(path)
-        if not isinstance(record, dict) or record.get("test_accuracy") is None:
+        try:
+            record = read_json(path)
+        except ValueError as exc:
+            warnings.warn(f"skipped {path}: {exc}")
             continue
-        if "task" not in record:
+        if not isinstance(record, dict) or "task" not in record:
+            continue
+        record = _usable(path, record)
+        if record is None or record.get("test_accuracy") is None:
             continue
         if finished_only and not record.get("finished"):
             continue

@@ -44,7 +44,8 @@ from keras_rnnofrnns.experiments.records import (
     SUMMARY_FILE,
     format_summary,
     load_records,
-    read_json,
+    read_record,
+    record_problem,
     run_name,
     write_summary,
 )
@@ -57,6 +58,12 @@ from keras_rnnofrnns.experiments.runner import (
     load_task_data,
     protocol_settings,
     train_run,
+)
+from keras_rnnofrnns.experiments.storage import (
+    BACKUP_METADATA,
+    BACKUP_WEIGHTS,
+    atomic_write_text,
+    is_temporary,
 )
 from keras_rnnofrnns.experiments.table import TASK_LABELS, render_table
 from keras_rnnofrnns.models import METHODS, PAPER_METHODS
@@ -152,7 +159,7 @@ def run_state(results, config):
     Returns:
         `(record, state)`, state one of `"finished"`, `"in progress"`, `"not run"`.
     """
-    record = read_json(os.path.join(results, config.name + ".json"))
+    record = read_record(os.path.join(results, config.name + ".json"))
     if record is None:
         return None, "not run"
     return record, "finished" if record.get("finished") else "in progress"
@@ -396,7 +403,11 @@ def run_files(results, name):
     backup = name + "_backup"
     if os.path.isdir(os.path.join(results, backup)):
         for folder, _, files in sorted(os.walk(os.path.join(results, backup))):
-            paths += [os.path.relpath(os.path.join(folder, f), results) for f in sorted(files)]
+            paths += [
+                os.path.relpath(os.path.join(folder, f), results)
+                for f in sorted(files)
+                if not is_temporary(f)
+            ]
     return [p for p in paths if os.path.isfile(os.path.join(results, p))]
 
 
@@ -443,6 +454,35 @@ _MEMBER = re.compile(
 )
 
 
+def _check_complete(path, names, members, archive):
+    """Raises unless the archive holds every file each of its runs needs.
+
+    A finished run needs its record, log and model; an unfinished one its
+    record, log and the backup's weights and metadata. Checked before any
+    file here is deleted, so a short archive never costs a run.
+    """
+    for name in names:
+        record = json.load(archive.extractfile(f"{name}.json"))
+        problem = record_problem(record)
+        if problem:
+            raise ValueError(
+                f"Invalid archive {path!r}: the record of {name} is malformed ({problem}); "
+                "expected an archive written by `pack`."
+            )
+        needed = [f"{name}.csv"]
+        if record.get("finished"):
+            needed.append(f"{name}.keras")
+        else:
+            backup = f"{name}_backup/"
+            needed += [backup + BACKUP_WEIGHTS, backup + BACKUP_METADATA]
+        missing = [member for member in needed if member not in members]
+        if missing:
+            raise ValueError(
+                f"Invalid archive {path!r}: run {name} lacks {', '.join(missing)}; expected "
+                "each run's full file set. Nothing was replaced; pack the run again."
+            )
+
+
 def unpack(path, results=DEFAULT_RESULTS, force=False):
     """Puts the runs of an archive written by `pack` into `results`.
 
@@ -461,8 +501,9 @@ def unpack(path, results=DEFAULT_RESULTS, force=False):
         The names of the runs unpacked.
 
     Raises:
-        ValueError: if the archive holds anything but run files, or (unless
-            `force`) an older state of a run than `results`.
+        ValueError: if the archive holds anything but run files, a run
+            without its full file set, or (unless `force`) an older state
+            of a run than `results`; then nothing in `results` is changed.
     """
     with tarfile.open(path, "r:gz") as archive:
         members = archive.getmembers()
@@ -479,13 +520,14 @@ def unpack(path, results=DEFAULT_RESULTS, force=False):
         names = sorted(n for n in names if f"{n}.json" in {m.name for m in members})
         for name in names:
             record = json.load(archive.extractfile(f"{name}.json"))
-            here = read_json(os.path.join(results, f"{name}.json"))
+            here = read_record(os.path.join(results, f"{name}.json"))
             if not force and here is not None and here["epochs_run"] > record["epochs_run"]:
                 raise ValueError(
                     f"Invalid archive {path!r}: it holds {record['epochs_run']} epochs of "
                     f"{name}, {results!r} already {here['epochs_run']}; expected a newer "
                     "archive (force=True / --force replaces the run anyway)."
                 )
+        _check_complete(path, names, {m.name for m in members}, archive)
         for name in names:
             for member in run_files(results, name):
                 os.remove(os.path.join(results, member))
@@ -546,8 +588,8 @@ def runs_table(results, configs):
     if os.path.isdir(results):
         for name in _run_names(results):
             if name not in known:
-                record = read_json(os.path.join(results, name + ".json"))
-                if isinstance(record, dict) and all(k in record for k in _CONFIG_KEYS):
+                record = read_record(os.path.join(results, name + ".json"))
+                if record is not None:
                     extra.append(Configuration(*(record[k] for k in _CONFIG_KEYS)))
     lines = [
         "| # | run | state | best test accuracy (%) | at epoch | epochs trained "
@@ -649,7 +691,7 @@ so a session gives one stretch of about ten minutes; at most 8 files of
 4. Next stretch: the same command. Finished runs are skipped, unfinished ones
    resume at their next epoch, new ones start in order.
 
-`results/<run>_backup/` (the `BackupAndRestore` state and the best model so
+`results/<run>_backup/` (the training state and the best model so
 far, 1.1 MB per unfinished 16 x 32 run) is git-ignored to keep the repository
 small: keep it in the working tree between stretches (`carry` takes it to the
 GPU machine), or keep the last archive. An unfinished run whose backup is lost
@@ -719,8 +761,7 @@ def write_document(path=DEFAULT_DOCUMENT, results=DEFAULT_RESULTS, configs=None)
     folder = os.path.dirname(path)
     if folder:
         os.makedirs(folder, exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
+    atomic_write_text(path, text)
     return text
 
 
@@ -836,6 +877,11 @@ def main(argv=None):
             help=f"the markdown file to write (default: {DEFAULT_DOCUMENT})",
         )
     args = parser.parse_args(argv)
+    if command in ("table", "status", "pack") and not os.path.isdir(args.results):
+        parser.error(
+            f"Invalid `--results`: received {args.results!r}, which is not a folder; "
+            "expected the results folder of the runs."
+        )
     if command == "pack":
         pack(args.results, args.file, args.runs)
     elif command == "unpack":

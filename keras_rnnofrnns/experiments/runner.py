@@ -12,15 +12,20 @@ Per run it writes into the output folder, named `<task>_<method>_C<C>_seed<seed>
 
 - `.json`: the run record (see `keras_rnnofrnns.experiments.records`),
   rewritten after every epoch and marked `finished` at the end;
-- `.keras`: the model of the best epoch (`ModelCheckpoint`), once the run
-  is finished, without the optimizer state (a third of the size);
+- `.keras`: the model of the best epoch, once the run is finished, without
+  the optimizer state (a third of the size);
 - `.png`: the recurrent matrix W + L and the coupling blocks of that model;
-- `.csv`: the per-epoch logs (`CSVLogger`);
-- `_backup/`: while the run is unfinished, the `BackupAndRestore` state and
-  the best model so far (`best.keras`): all that is temporary is in there.
+- `.csv`: the per-epoch logs, in `CSVLogger`'s layout;
+- `_backup/`: while the run is unfinished, the training state (weights,
+  optimizer, epoch) and the best model so far (`best-epoch<E>.keras`): all
+  that is temporary is in there.
 
-Running the same command again resumes an interrupted run at its last
-completed epoch and skips finished ones. A run whose training is stopped
+Every file is written atomically (`keras_rnnofrnns.experiments.storage`), so
+a kill at any instant leaves whole files. Running the same command again
+resumes an interrupted run at its last backed-up epoch, after checking that
+its files agree (`keras_rnnofrnns.experiments.resume`), and skips finished
+ones. A run whose weights end non-finite finishes with `diverged: true` and
+an uncertified certificate that says why. A run whose training is stopped
 before its end by one of the extra `callbacks` (e.g. `StopBeforeDeadline`)
 stays unfinished and resumes likewise. An unfinished run whose backup is
 gone cannot resume where it stopped, so it starts over. Per invocation,
@@ -33,26 +38,30 @@ import dataclasses
 import functools
 import os
 import shutil
+import zipfile
 
 import keras
+import numpy as np
 
-from keras_rnnofrnns._checks import check_choice, check_int, check_positive_float
+from keras_rnnofrnns._checks import check_choice, check_int, check_positive_float, check_seed
 from keras_rnnofrnns.coupling.topology import max_coupling_blocks
 from keras_rnnofrnns.data.mnist import load_sequential_mnist
 from keras_rnnofrnns.experiments.callbacks import EpochTimer, ResumedEarlyStopping
 from keras_rnnofrnns.experiments.figures import plot_assembly
+from keras_rnnofrnns.experiments import storage
 from keras_rnnofrnns.experiments.records import (
     PROTOCOL_KEYS,
+    csv_text,
     environment,
     format_summary,
     history_columns,
-    history_from_csv,
     load_records,
     read_json,
     run_name,
     write_json,
     write_summary,
 )
+from keras_rnnofrnns.experiments.resume import best_epoch, resume_state
 from keras_rnnofrnns.distribution import check_even_split, data_parallel_scope, describe_devices
 from keras_rnnofrnns.models import METHODS, OPTIMIZERS, PAPER_METHODS, sequence_classifier
 from keras_rnnofrnns.cells.assembly_cell import AssemblyCell
@@ -105,8 +114,8 @@ VALIDATION_NOTE = (
 )
 
 _IMAGE_SIDE = 28
-# The file keras.callbacks.BackupAndRestore keeps the weights in.
-_BACKUP_WEIGHTS = "latest.weights.h5"
+# The certificate's reason for a model whose training diverged.
+DIVERGED = "non-finite weights"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -202,7 +211,7 @@ class Protocol:
         for blocks in self.coupling_blocks:
             check_int("coupling_blocks", blocks, 0, max_coupling_blocks(self.num_modules))
         for seed in self.seeds:
-            check_int("seed", seed, 0)
+            check_seed("seed", seed)
         check_positive_float("dt", self.dt)
         check_int("epochs", self.epochs, 1)
         check_int("batch_size", self.batch_size, 1)
@@ -298,16 +307,14 @@ class _Run:
         self.model_path = stem + ".keras"
         self.figure_path = stem + ".png"
         self.csv_path = stem + ".csv"
-        self.backup_dir = stem + "_backup"
         # The best model so far stays with the rest of the unfinished state,
         # so that only a finished run leaves files outside its backup.
-        self.best_so_far_path = os.path.join(self.backup_dir, "best.keras")
+        self.backup_dir = stem + "_backup"
 
     def record(self, rows, stopped_early, finished, source, **extra):
         history = history_columns(rows)
-        accuracy = [a for a in history.get("val_accuracy", []) if a is not None]
-        best = max(accuracy) if accuracy else None
-        last = history.get("val_accuracy", [None])[-1] if rows else None
+        best = best_epoch(rows)
+        last = rows[-1].get("val_accuracy") if rows else None
         protocol = self.protocol
         record = {
             "task": protocol.task,
@@ -319,8 +326,10 @@ class _Run:
             "dt": protocol.dt,
             "config": protocol.run_config(),
             "epochs_run": len(rows),
-            "best_epoch": history["val_accuracy"].index(best) if accuracy else None,
-            "test_accuracy": best,
+            "best_epoch": best,
+            "test_accuracy": (
+                None if best is None else next(r for r in rows if r["epoch"] == best)["val_accuracy"]
+            ),
             "final_test_accuracy": last,
             "history": {k: v for k, v in history.items() if k != "epoch_seconds"},
             "epoch_seconds": history.get("epoch_seconds", []),
@@ -345,6 +354,14 @@ class _Run:
         return record
 
     def previous_record(self):
+        """The run's record and the state to resume it from, both None to start over.
+
+        Raises:
+            ValueError: if the record holds other settings, if a finished
+                run's model is missing or damaged, or if the unfinished
+                state cannot be restored (see `resume_state`).
+        """
+        storage.remove_temporaries(self.protocol.output, self.name)
         record = read_json(self.record_path)
         if record is not None and record.get("config") != self.protocol.run_config():
             raise ValueError(
@@ -352,8 +369,19 @@ class _Run:
                 f"({record.get('config')}) than this one ({self.protocol.run_config()}); "
                 "expected the same command to resume it. Use another --output folder."
             )
-        if record is not None and not record.get("finished"):
-            if not os.path.exists(os.path.join(self.backup_dir, _BACKUP_WEIGHTS)):
+        if record is not None and record.get("finished"):
+            if not zipfile.is_zipfile(self.model_path):
+                raise ValueError(
+                    f"Invalid run {self.name!r}: its record {self.record_path!r} says "
+                    f"finished, but the model {self.model_path!r} is missing or damaged. "
+                    "Restore the model from a copy of the run, or delete the record to "
+                    "train the run again."
+                )
+            return record, None
+        state = None
+        if record is not None:
+            state = resume_state(self.backup_dir, self.csv_path, record)
+            if state is None:
                 # The weights and optimizer state are lost (or the first
                 # epoch was recorded but never backed up): the logged epochs
                 # cannot be continued, so the run starts over.
@@ -370,7 +398,7 @@ class _Run:
                 if os.path.exists(path):
                     os.remove(path)
             shutil.rmtree(self.backup_dir, ignore_errors=True)
-        return record
+        return record, state
 
     def callbacks(self, previous_rows):
         protocol = self.protocol
@@ -384,17 +412,6 @@ class _Run:
         ]
         if protocol.patience:
             callbacks.append(self.early_stopping(previous_rows))
-        best = [r["val_accuracy"] for r in previous_rows if r.get("val_accuracy") is not None]
-        callbacks += [
-            keras.callbacks.ModelCheckpoint(
-                self.best_so_far_path,
-                monitor="val_accuracy",
-                mode="max",
-                save_best_only=True,
-                initial_value_threshold=max(best) if best else None,
-            ),
-            keras.callbacks.CSVLogger(self.csv_path, append=True),
-        ]
         return callbacks
 
     def early_stopping(self, previous_rows):
@@ -424,6 +441,76 @@ class _Run:
         return reached
 
 
+class _EpochCommit(keras.callbacks.Callback):
+    """Saves an epoch's state, each file atomically, in an order a restore can undo.
+
+    The best model (on a new best), the CSV log and the record come before
+    the backup of the weights, so a backed-up epoch is always logged and
+    recorded; what was written for an epoch that a kill kept out of the
+    backup is dropped on resume (`resume_state`) and the epoch trained again.
+    A best model is deleted only once neither backup state (the latest and
+    the previous one, its fallback) has it as its best.
+    """
+
+    def __init__(self, run, rows, best, write_record):
+        super().__init__()
+        self.run = run
+        self.rows = list(rows)
+        self.best = best
+        self.write_record = write_record
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch, **{key: float(value) for key, value in (logs or {}).items()}}
+        self.rows = [r for r in self.rows if r["epoch"] < epoch] + [row]
+        if best_epoch(self.rows) == epoch:
+            storage.save_model(self.model, storage.best_model_path(self.run.backup_dir, epoch))
+            self.best = epoch
+        storage.atomic_write_text(self.run.csv_path, csv_text(self.rows))
+        self.write_record(self.rows)
+        previous_best = best_epoch(self.rows[:-1])
+        storage.save_backup(self.model, self.run.backup_dir, epoch + 1)
+        storage.keep_best_models(self.run.backup_dir, {self.best, previous_best})
+
+
+def _restore(model, weights):
+    """Loads a backup (weights and optimizer state) into `model`."""
+    if model.optimizer is not None and not model.optimizer.built:
+        # The optimizer's variables must exist for its state to load.
+        model.optimizer.build(model.trainable_variables)
+    model.load_weights(weights)
+
+
+def weights_finite(model):
+    """Whether every weight of `model` is finite (no NaN or infinity)."""
+    return all(np.isfinite(keras.ops.convert_to_numpy(w)).all() for w in model.weights)
+
+
+def certificate_entry(model):
+    """The record's `certificate` of `model`; never raises.
+
+    A model with non-finite weights (a diverged run) is not certified, and
+    neither is one whose certification fails, with the reason either way:
+    a run that trained to its end must finish and let the grid go on.
+    """
+    if not weights_finite(model):
+        return {"certified": False, "reason": DIVERGED}
+    try:
+        certificate = certify(model)
+        return {
+            "certified": bool(certificate.certified),
+            "reason": certificate.reason,
+            "ode_contracting": bool(certificate.ode_contracting),
+            "contraction_rate": float(certificate.contraction_rate),
+            "discrete_contracting": bool(certificate.discrete_contracting),
+            "discrete_bound": float(certificate.discrete_bound),
+            "euler_contracting": bool(certificate.euler_contracting),
+            "euler_bound": float(certificate.euler_bound),
+            "module_bound_max": float(np.max(certificate.module_bound)),
+        }
+    except Exception as exc:  # noqa: BLE001 - any failure is reported, not raised.
+        return {"certified": False, "reason": f"certification failed: {type(exc).__name__}: {exc}"}
+
+
 def train_run(protocol, data, method, coupling_blocks, seed, callbacks=()):
     """Trains (or resumes, or skips when finished) one run and returns its record.
 
@@ -439,11 +526,16 @@ def train_run(protocol, data, method, coupling_blocks, seed, callbacks=()):
 
     Returns:
         The run record (a dict, also written as `<name>.json`), with
-        `finished` false when the run was stopped before its end.
+        `finished` false when the run was stopped before its end and
+        `diverged` true when the saved model has non-finite weights.
+
+    Raises:
+        ValueError: when the run's files cannot be resumed consistently
+            (the message names the file and says what to do).
     """
     x_train, y_train, x_test, y_test, source = data
     run = _Run(protocol, method, coupling_blocks, seed)
-    previous = run.previous_record()
+    previous, state = run.previous_record()
     if previous is not None and previous.get("finished"):
         print(f"{run.name}: finished before, skipped ({run.record_path})")
         return previous
@@ -457,7 +549,10 @@ def train_run(protocol, data, method, coupling_blocks, seed, callbacks=()):
             print(describe_devices())
             check_even_split(devices, protocol.batch_size, [len(x_train), len(x_test)])
         model = protocol.build_model(method, coupling_blocks, seed, data)
-        rows = history_from_csv(run.csv_path) if previous is not None else []
+        rows, best = [], None
+        if state is not None:
+            _restore(model, state.weights)
+            rows, best = state.rows, state.best_epoch
         over = run.over(model, rows)
         # Which device trained which epochs: a run may be resumed elsewhere.
         sessions = [] if previous is None else previous.get("sessions", [])
@@ -477,74 +572,72 @@ def train_run(protocol, data, method, coupling_blocks, seed, callbacks=()):
                     # Epochs from here on are (re)trained by this session.
                     sessions[:] = [s for s in sessions if s["from_epoch"] < epoch] + [session]
 
-            def record_epoch(epoch, logs):
-                run.record(
-                    history_from_csv(run.csv_path),
+            commit = _EpochCommit(
+                run,
+                rows,
+                best,
+                lambda rows: run.record(
+                    rows,
                     model.stop_training,
                     False,
                     source,
                     sessions=sessions,
                     parameters=int(model.count_params()),
-                )
-
+                ),
+            )
             model.fit(
                 x_train,
                 y_train,
                 validation_data=(x_test, y_test),
                 epochs=protocol.epochs,
+                initial_epoch=len(rows),
                 batch_size=protocol.batch_size,
                 verbose=protocol.verbose,
                 callbacks=[
+                    keras.callbacks.LambdaCallback(on_epoch_begin=begin_epoch),
                     *run.callbacks(rows),
-                    # Recorded before the backup is saved, so a backed-up epoch is
-                    # always in the record and the CSV log too.
-                    keras.callbacks.LambdaCallback(
-                        on_epoch_begin=begin_epoch, on_epoch_end=record_epoch
-                    ),
-                    keras.callbacks.BackupAndRestore(run.backup_dir, delete_checkpoint=False),
+                    commit,
                     *callbacks,
                 ],
             )
-            rows = history_from_csv(run.csv_path)
+            rows, best = commit.rows, commit.best
             if not run.over(model, rows):
                 print(f"{run.name}: stopped after epoch {len(rows)}, unfinished; rerun to resume")
                 return read_json(run.record_path)
 
-        if os.path.exists(run.best_so_far_path):
-            os.replace(run.best_so_far_path, run.model_path)
-        if not os.path.exists(run.model_path):
-            # ModelCheckpoint saves only on a finite, improving accuracy; with
-            # none (e.g. a diverged run) the last weights stand in for the best.
-            model.save(run.model_path)
-    best = keras.saving.load_model(run.model_path, compile=False)
-    # Kept without the optimizer state, a third of the size: the finished
-    # model is for evaluation and inspection, and results/ is committed.
-    best.save(run.model_path)
-    certificate = certify(best) if _has_assembly(best) else None
-    protocol.draw_figures(
-        best,
-        os.path.splitext(run.figure_path)[0],
-        f"{protocol.task} {method}, C = {coupling_blocks}, seed {seed}",
-        rows,
-    )
+    if best is not None:
+        model = keras.saving.load_model(
+            storage.best_model_path(run.backup_dir, best), compile=False
+        )
+    # With no finite accuracy (e.g. a diverged run) the last weights stand
+    # in for the best. Saved without the optimizer state, a third of the
+    # size: the finished model is for evaluation and inspection, and
+    # results/ is committed. Atomically, and never over the backup's copy,
+    # so a kill here leaves the run to finish again from its backup.
+    storage.save_model(model, run.model_path, include_optimizer=False)
+    certificate = certificate_entry(model) if _has_assembly(model) else None
+    diverged = not weights_finite(model)
+    if diverged:
+        print(f"{run.name}: diverged (non-finite weights); not certified, no figure")
+    else:
+        try:
+            protocol.draw_figures(
+                model,
+                os.path.splitext(run.figure_path)[0],
+                f"{protocol.task} {method}, C = {coupling_blocks}, seed {seed}",
+                rows,
+            )
+        except Exception as exc:  # noqa: BLE001 - a figure must not cost the run.
+            print(f"{run.name}: no figure ({type(exc).__name__}: {exc})")
     record = run.record(
         rows,
         len(rows) < protocol.epochs,
         True,
         source,
         sessions=sessions,
-        parameters=int(best.count_params()),
-        certificate=None if certificate is None else {
-            "certified": certificate.certified,
-            "reason": certificate.reason,
-            "ode_contracting": certificate.ode_contracting,
-            "contraction_rate": certificate.contraction_rate,
-            "discrete_contracting": certificate.discrete_contracting,
-            "discrete_bound": certificate.discrete_bound,
-            "euler_contracting": certificate.euler_contracting,
-            "euler_bound": certificate.euler_bound,
-            "module_bound_max": float(certificate.module_bound.max()),
-        },
+        parameters=int(model.count_params()),
+        diverged=diverged,
+        certificate=certificate,
     )
     # Only now, with the record finished, is the backup no longer needed.
     shutil.rmtree(run.backup_dir, ignore_errors=True)
@@ -557,7 +650,7 @@ def train_run(protocol, data, method, coupling_blocks, seed, callbacks=()):
         + (
             ""
             if certificate is None
-            else f"; certified contracting: {certificate.certified}"
+            else f"; certified contracting: {certificate['certified']}"
         )
         + f"; record {run.record_path}"
     )

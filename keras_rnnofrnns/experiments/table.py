@@ -111,7 +111,7 @@ def render_table(records):
     ...                           row_wise=False))
     >>> table = render_table([record])
     >>> "| 89.63 ± 0.25 | 90.00 ± 0.00 (n=1) |" in table, table.count("not run")
-    (True, 15)
+    (True, 23)
     """
     groups = summarize(records)
     columns = sorted(

@@ -38,6 +38,7 @@ from keras_rnnofrnns.experiments.records import (
     write_summary,
 )
 from keras_rnnofrnns.experiments.runner import Protocol, _has_assembly, train_run
+from keras_rnnofrnns.experiments.storage import atomic_write_text
 from keras_rnnofrnns.models import BASELINES, METHODS, baseline_classifier, sequence_classifier
 
 # The journal's settings per dataset: for its (gated) AdaDiag and for its SCN.
@@ -490,8 +491,6 @@ def report_main(argv=None):
         parser.error(f"the results folder {args.results!r} does not exist")
     records = load_records(args.results, finished_only=False)
     text = render_report(records)
-    with open(args.output + ".tmp", "w") as handle:
-        handle.write(text)
-    os.replace(args.output + ".tmp", args.output)
+    atomic_write_text(args.output, text)
     print(f"wrote {args.output} from {len(records)} records")
     return records

@@ -9,18 +9,20 @@ validation accuracy against coupling density per module strategy.
 """
 
 import dataclasses
+import hashlib
 import importlib.util
-import json
-import numbers
 import os
 import warnings
 
 import keras
 import keras_tuner
+import numpy as np
 
-from keras_rnnofrnns._checks import _fail, check_choice, check_int
+from keras_rnnofrnns._checks import check_choice, check_int, check_real, check_seed
 from keras_rnnofrnns.data.mnist import load_sequential_mnist
+from keras_rnnofrnns.experiments.records import read_json, write_json
 from keras_rnnofrnns.experiments.runner import TASKS  # Task name -> permuted.
+from keras_rnnofrnns.experiments.storage import atomic_write, atomic_write_text
 from keras_rnnofrnns.tuning.hypermodel import TUNED, coupling_density
 
 TUNERS = {
@@ -32,6 +34,8 @@ OBJECTIVE = "val_accuracy"
 _STATUS = keras_tuner.engine.trial.TrialStatus
 
 SUMMARY_MARKDOWN = "summary.md"
+# The data and training settings of a search, checked when it is resumed.
+SETTINGS_JSON = "search_settings.json"
 SUMMARY_JSON = "summary.json"
 DENSITY_PLOT = "accuracy_vs_density.png"
 
@@ -123,7 +127,7 @@ def make_tuner(
         )
     check_int("max_trials", max_trials, 1)
     check_int("epochs", epochs, 1)
-    check_int("seed", seed, 0)
+    check_seed("seed", seed)
     budget = {"max_epochs": epochs} if tuner == "hyperband" else {"max_trials": max_trials}
     return TUNERS[tuner](
         hypermodel,
@@ -155,6 +159,73 @@ class SearchResult:
     trials: list
     trials_run: int
     paths: dict
+
+
+def check_search_settings(
+    *, tuner, max_trials, epochs, batch_size, validation_split, patience, top, seed
+):
+    """Checks `run_search`'s settings, so a command line can refuse them before
+    reading any data.
+
+    Raises:
+        ValueError: naming the first bad setting, its value and what is allowed.
+    """
+    check_choice("tuner", tuner, tuple(TUNERS))
+    check_int("max_trials", max_trials, 1)
+    check_int("epochs", epochs, 1)
+    check_int("batch_size", batch_size, 1)
+    check_real(
+        "validation_split", validation_split, 0, 1, include_minimum=False, include_maximum=False
+    )
+    if patience is not None:
+        check_int("patience", patience, 1)
+    check_int("top", top, 1)
+    check_seed("seed", seed)
+
+
+def _data_settings(task, data, epochs, batch_size, validation_split, patience):
+    """What a resumed search must share with the trials already run."""
+    digest = hashlib.sha256()
+    for array in (data.x_train, data.y_train):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return {
+        "task": task,
+        "training_examples": len(data.y_train),
+        "training_data_sha256": digest.hexdigest(),
+        "validation_split": float(validation_split),
+        "epochs": int(epochs),
+        "batch_size": int(batch_size),
+        "patience": patience,
+    }
+
+
+def _check_same_settings(folder, settings, trials):
+    """Refuses to resume a search in `folder` made with other data or training.
+
+    The tuner compares only the search space; trials trained on other data,
+    for other epochs or at another batch size would be ranked together.
+    """
+    path = os.path.join(folder, SETTINGS_JSON)
+    try:
+        before = read_json(path)
+    except ValueError:
+        before = None
+    if before is None:
+        if trials:
+            warnings.warn(
+                f"{folder} holds {trials} trial(s) but no {SETTINGS_JSON} (an earlier "
+                "version's search): its data and training settings cannot be checked."
+            )
+        write_json(path, settings)
+        return
+    differ = sorted(key for key in settings if before.get(key) != settings[key])
+    if differ:
+        raise ValueError(
+            f"Invalid `directory`: the search in {folder!r} was made with other "
+            + ", ".join(f"{k} ({before.get(k)!r}, now {settings[k]!r})" for k in differ)
+            + "; expected the same data, epochs and batch size to resume it. Use another "
+            "project name (--project-name) or start afresh (overwrite=True / --overwrite)."
+        )
 
 
 def run_search(
@@ -203,16 +274,16 @@ def run_search(
     Returns:
         A `SearchResult`; the summary files are in `directory/project_name`.
     """
-    check_int("batch_size", batch_size, 1)
-    check_int("top", top, 1)
-    if patience is not None:
-        check_int("patience", patience, 1)
-    if (
-        isinstance(validation_split, bool)
-        or not isinstance(validation_split, numbers.Real)
-        or not 0.0 < validation_split < 1.0
-    ):
-        _fail("validation_split", validation_split, "a number in (0, 1)")
+    check_search_settings(
+        tuner=tuner,
+        max_trials=max_trials,
+        epochs=epochs,
+        batch_size=batch_size,
+        validation_split=validation_split,
+        patience=patience,
+        top=top,
+        seed=seed,
+    )
     permuted = data.permutation is not None
     task = next(name for name, flag in TASKS.items() if flag == permuted)
     project_name = project_name or f"{task}-{tuner}"
@@ -226,8 +297,14 @@ def run_search(
         seed=seed,
         overwrite=overwrite,
     )
-    # Before any training: a resumed folder must hold this very space.
+    # Before any training: a resumed folder must hold this very space, and
+    # its trials must have been trained the same way on the same data.
     hypermodel.check_space(search.oracle.get_space())
+    _check_same_settings(
+        search.project_dir,
+        _data_settings(task, data, epochs, batch_size, validation_split, patience),
+        len(search.oracle.trials),
+    )
     callbacks = []
     if patience is not None:
         callbacks.append(
@@ -381,10 +458,8 @@ def write_summary(folder, metadata, best, trials):
         f"{metadata['num_modules']} x {metadata['module_size']} units, C out of "
         f"{metadata['max_coupling_blocks']} pairs.\n\n"
     )
-    with open(paths["markdown"], "w") as f:
-        f.write(heading + markdown_table(best) + "\n")
-    with open(paths["json"], "w") as f:
-        json.dump({**metadata, "best": best, "trials": trials}, f, indent=2)
+    atomic_write_text(paths["markdown"], heading + markdown_table(best) + "\n")
+    write_json(paths["json"], {**metadata, "best": best, "trials": trials})
     if trials:
         plot_accuracy_vs_density(trials, paths["plot"])
     return paths
@@ -418,4 +493,4 @@ def plot_accuracy_vs_density(trials, path):
     axes.legend(title="method")
     axes.grid(alpha=0.3)
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    atomic_write(path, lambda temporary: figure.savefig(temporary, dpi=120, format="png"))

@@ -1,0 +1,306 @@
+"""Fault injection on the experiment runner: kills, damaged files, diverged runs.
+
+Each test breaks a run at a named point, runs it again, and checks that it
+either finishes with a model that scores exactly what its record says, or
+stops with an error that names the damaged file. Most kills are raised
+in-process at a hook (`Killed`, which no `except Exception` catches); two
+are real `SIGKILL`s of a child process. The runs are tiny (a 2 x 4 assembly,
+64 train and 32 test images read row-wise) and JAX only: the machinery is
+backend-neutral, and each backend would pay the same seconds again.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+import keras
+import pytest
+
+from keras_rnnofrnns.experiments import runner, storage
+from keras_rnnofrnns.experiments.records import history_from_csv
+
+pytestmark = pytest.mark.skipif(
+    keras.backend.backend() != "jax",
+    reason="backend-neutral file handling, tested once (on JAX) to keep the suite's time",
+)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+METHOD = "adadiag-tanh"
+NAME = f"smnist_{METHOD}_C1_seed0"
+# Learning rate and batch size make epoch 1 a new best after a poor epoch 0.
+TINY = dict(
+    methods=(METHOD,), coupling_blocks=(1,), seeds=(0,), num_modules=2, module_size=4,
+    batch_size=16, learning_rate=0.05, limit_train=64, limit_test=32, row_wise=True,
+    verbose=0,
+)  # fmt: skip
+FLAGS = [
+    "--method", METHOD, "--coupling-blocks", "1", "--seeds", "0", "--modules", "2",
+    "--units", "4", "--batch-size", "16", "--learning-rate", "0.05", "--limit-train",
+    "64", "--limit-test", "32", "--row-wise", "--verbose", "0",
+]  # fmt: skip
+
+
+class Killed(BaseException):
+    """A simulated kill: it stops the run where it is, past any `except Exception`."""
+
+
+@pytest.fixture(scope="module")
+def data_dir():
+    path = os.environ.get("MNIST_DIR")
+    if not path:
+        pytest.skip("MNIST_DIR is not set (CI sets it to ../shared/data/mnist)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def data(data_dir):
+    return runner.load_task_data(runner.Protocol.create("smnist", data_dir=data_dir, **TINY))
+
+
+def _train(folder, data, data_dir, epochs=2, **settings):
+    protocol = runner.Protocol.create(
+        "smnist", output=str(folder), data_dir=data_dir, epochs=epochs, **{**TINY, **settings}
+    )
+    return runner.train_run(protocol, data, METHOD, 1, 0)
+
+
+def _kill_when_writing(monkeypatch, target, nth=1):
+    """Kills the run while the nth write of file `target` is under way.
+
+    The hook is the flush of the temporary file, just before it would be
+    renamed over `target`; the temporary is torn first, as a kill mid-write
+    would leave it.
+    """
+    original = storage._fsync
+    seen = []
+
+    def fsync(path):
+        if os.path.basename(path).startswith(f".{target}."):
+            seen.append(path)
+            if len(seen) == nth:
+                with open(path, "r+b") as f:
+                    f.truncate(os.path.getsize(path) // 2)
+                raise Killed(target)
+        original(path)
+
+    monkeypatch.setattr(storage, "_fsync", fsync)
+
+
+def assert_consistent(folder, data, epochs):
+    """The run finished, and its saved model scores what its record says."""
+    with open(folder / f"{NAME}.json") as f:
+        record = json.load(f)
+    assert record["finished"] and record["epochs_run"] == epochs
+    assert record["history"]["epoch"] == list(range(epochs))
+    assert [r["epoch"] for r in history_from_csv(folder / f"{NAME}.csv")] == list(range(epochs))
+    assert not (folder / f"{NAME}_backup").exists()
+    model = keras.saving.load_model(folder / f"{NAME}.keras", compile=False)
+    model.compile(
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"]
+    )
+    _, _, x_test, y_test, _ = data
+    scores = model.evaluate(x_test, y_test, batch_size=16, verbose=0, return_dict=True)
+    assert scores["accuracy"] == pytest.approx(record["test_accuracy"], abs=1e-6)
+    assert not [n for n in os.listdir(folder) if storage.is_temporary(n)]
+    return record
+
+
+_CHILD = """
+import json, os, signal, sys
+sys.path.insert(0, {root!r})
+import keras
+from keras_rnnofrnns.experiments import runner, storage
+point, argv = sys.argv[1], json.loads(sys.argv[2])
+
+def kill():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+class MidEpoch(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+    def on_train_batch_end(self, batch, logs=None):
+        if self.epoch == 1 and batch == 1:
+            kill()
+
+original = storage._fsync
+def fsync(path):
+    original(path)
+    if os.path.basename(path).startswith(".{name}.keras."):
+        kill()
+if point == "final-save":
+    storage._fsync = fsync
+runner.main("smnist", argv, callbacks=[MidEpoch()] if point == "mid-epoch" else [])
+"""
+
+
+def _killed_child(point, argv):
+    result = subprocess.run(
+        [sys.executable, "-c", _CHILD.format(root=ROOT, name=NAME), point, json.dumps(argv)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
+
+
+def test_sigkill_mid_epoch_and_during_the_final_model_save(tmp_path, data, data_dir):
+    argv = [*FLAGS, "--epochs", "2", "--data-dir", data_dir, "--output", str(tmp_path)]
+    _killed_child("mid-epoch", argv)
+    with open(tmp_path / f"{NAME}.json") as f:
+        assert json.load(f)["history"]["epoch"] == [0]
+    # Resumed at epoch 1, trained to the end, killed while the final model
+    # is written: the backup's best model was not moved or rewritten.
+    _killed_child("final-save", argv)
+    backup = tmp_path / f"{NAME}_backup"
+    assert storage.best_models(backup) and storage.restore_point(backup)[0] == 2
+    assert _train(tmp_path, data, data_dir)["finished"]
+    assert_consistent(tmp_path, data, epochs=2)
+
+
+@pytest.mark.parametrize(
+    "target, nth",
+    [
+        (f"{NAME}.csv", 2),  # The CSV row of epoch 1.
+        (f"{NAME}.json", 2),  # The record of epoch 1, after its CSV row.
+        ("best-epoch1.keras", 1),  # The best-model checkpoint of epoch 1.
+        (storage.BACKUP_WEIGHTS, 2),  # The backup of epoch 1.
+        (f"{NAME}.keras", 1),  # The final model.
+        (f"{NAME}.json", 3),  # The finished record.
+    ],
+)
+def test_a_kill_while_a_file_is_written_loses_nothing(
+    target, nth, tmp_path, data, data_dir, monkeypatch
+):
+    _kill_when_writing(monkeypatch, target, nth)
+    with pytest.raises(Killed):
+        _train(tmp_path, data, data_dir)
+    monkeypatch.undo()
+    _train(tmp_path, data, data_dir)
+    assert_consistent(tmp_path, data, epochs=2)
+
+
+def test_a_new_best_epoch_killed_before_its_backup_is_not_reported(
+    tmp_path, data, data_dir, monkeypatch
+):
+    # Epoch 1 sets a new best, saved as best-epoch1.keras; the kill comes
+    # before the backup, so epoch 1 is trained again and may score otherwise.
+    original = storage.save_backup
+
+    def save_backup(model, folder, epoch):
+        if epoch == 2:
+            assert (tmp_path / f"{NAME}_backup" / "best-epoch1.keras").exists()
+            raise Killed("backup of epoch 1")
+        original(model, folder, epoch)
+
+    monkeypatch.setattr(storage, "save_backup", save_backup)
+    with pytest.raises(Killed):
+        _train(tmp_path, data, data_dir, epochs=3)
+    monkeypatch.undo()
+    _train(tmp_path, data, data_dir, epochs=3)
+    record = assert_consistent(tmp_path, data, epochs=3)
+    assert record["sessions"][-1]["from_epoch"] == 1
+
+
+@pytest.fixture(scope="module")
+def _stopped(tmp_path_factory, data, data_dir):
+
+    class Stop(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise Killed("after epoch 1")
+
+    folder = tmp_path_factory.mktemp("stopped")
+    protocol = runner.Protocol.create(
+        "smnist", output=str(folder), data_dir=data_dir, epochs=3, **TINY
+    )
+    with pytest.raises(Killed):
+        runner.train_run(protocol, data, METHOD, 1, 0, [Stop()])
+    return folder
+
+
+@pytest.fixture
+def stopped(_stopped, tmp_path):
+    """A run of 3 epochs interrupted after its second, as a folder of its own."""
+    shutil.copytree(_stopped, tmp_path / "run")
+    return tmp_path / "run"
+
+
+@pytest.mark.parametrize("damaged", ["weights", "metadata"])
+def test_a_damaged_backup_falls_back_to_the_previous_epoch(stopped, data, data_dir, damaged):
+    backup = stopped / f"{NAME}_backup"
+    if damaged == "weights":
+        path = backup / storage.BACKUP_WEIGHTS
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    else:
+        (backup / storage.BACKUP_METADATA).write_text('{"epoch": 2, "ba')
+    assert storage.restore_point(backup)[0] == 1
+    record = _train(stopped, data, data_dir, epochs=3)
+    assert record["sessions"][-1]["from_epoch"] == 1
+    assert_consistent(stopped, data, epochs=3)
+
+
+def test_weights_without_metadata_stop_with_an_error_naming_the_folder(stopped, data, data_dir):
+    backup = stopped / f"{NAME}_backup"
+    for name in (storage.BACKUP_METADATA, storage.BACKUP_METADATA + storage.PREVIOUS):
+        os.remove(backup / name)
+    with pytest.raises(ValueError, match=r"Invalid backup .*_backup.* delete it"):
+        _train(stopped, data, data_dir, epochs=3)
+    # Never restarted from the trained weights: everything is still there.
+    assert (backup / storage.BACKUP_WEIGHTS).exists()
+    with open(stopped / f"{NAME}.json") as f:
+        assert json.load(f)["epochs_run"] == 2
+
+
+def test_a_torn_csv_row_is_rebuilt_from_the_record(stopped, data, data_dir):
+    path = stopped / f"{NAME}.csv"
+    text = path.read_text()
+    path.write_text(text[: len(text) - 20])
+    with pytest.raises(ValueError, match=r"Invalid CSV log .*line 3"):
+        history_from_csv(path)
+    _train(stopped, data, data_dir, epochs=3)
+    assert_consistent(stopped, data, epochs=3)
+
+
+def test_a_missing_best_model_stops_with_an_error_naming_it(stopped, data, data_dir):
+    backup = stopped / f"{NAME}_backup"
+    for path in storage.best_models(backup).values():
+        os.remove(path)
+    with pytest.raises(ValueError, match=r"best-epoch\d\.keras.* is missing"):
+        _train(stopped, data, data_dir, epochs=3)
+
+
+def test_a_finished_record_without_its_model_is_not_reported(tmp_path, data, data_dir):
+    _train(tmp_path, data, data_dir, epochs=1)
+    os.remove(tmp_path / f"{NAME}.keras")
+    with pytest.raises(ValueError, match=r"says finished, but the model .*\.keras.* missing"):
+        _train(tmp_path, data, data_dir, epochs=1)
+
+
+def test_a_diverged_run_finishes_marked_and_uncertified(tmp_path, data, data_dir):
+    record = _train(tmp_path, data, data_dir, epochs=1, learning_rate=1e6, dt=2.0)
+    assert record["finished"] and record["diverged"] is True
+    assert record["certificate"] == {"certified": False, "reason": "non-finite weights"}
+    assert not (tmp_path / f"{NAME}.png").exists()
+    assert not (tmp_path / f"{NAME}_backup").exists()
+
+
+def test_a_failing_certification_is_recorded_not_raised(tmp_path, data, data_dir, monkeypatch):
+    def certify(model):
+        raise ArithmeticError("no eigenvalues today")
+
+    monkeypatch.setattr(runner, "certify", certify)
+    record = _train(tmp_path, data, data_dir, epochs=1)
+    assert record["finished"] and record["diverged"] is False
+    assert record["certificate"]["certified"] is False
+    assert "no eigenvalues today" in record["certificate"]["reason"]
+
+
+def test_temporaries_of_killed_writes_are_cleared_on_resume(stopped, data, data_dir):
+    backup = stopped / f"{NAME}_backup"
+    leftover = backup / ".latest.weights.h5.abc.tmp.weights.h5"
+    leftover.write_bytes(b"torn")
+    _train(stopped, data, data_dir, epochs=3)
+    assert_consistent(stopped, data, epochs=3)
