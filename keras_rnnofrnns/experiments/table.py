@@ -4,6 +4,7 @@ import argparse
 import os
 
 from keras_rnnofrnns.experiments.records import load_records, summarize
+from keras_rnnofrnns.experiments.runner import TASKS
 from keras_rnnofrnns.models import METHODS
 
 # Table 1 of the paper (test accuracy in %, mean ± std over three runs), copied
@@ -113,7 +114,8 @@ def render_table(records):
     >>> "| 89.63 ± 0.25 | 90.00 ± 0.00 (n=1) |" in table, table.count("not run")
     (True, 23)
     """
-    groups = summarize(records)
+    # The paper's tasks only: a results folder may hold other experiments.
+    groups = summarize([r for r in records if r.get("task") in TASKS])
     columns = sorted(
         {(task, c) for cells in PAPER_TABLE.values() for task, c in cells}
         | {(g["task"], g["coupling_blocks"]) for g in groups},
