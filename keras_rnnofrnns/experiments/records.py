@@ -269,9 +269,10 @@ def _record_files(paths):
                 f"Invalid `paths`: received {path!r}; expected existing record "
                 "files or folders holding them."
             )
-        for folder, folders, files in sorted(os.walk(path)):
-            # A run's backup holds its resume state, not records.
-            folders[:] = [f for f in folders if not f.endswith("_backup")]
+        for folder, folders, files in os.walk(path):
+            # A run's backup holds its resume state, not records; sorted in
+            # place so that the walk's order is the same on every machine.
+            folders[:] = sorted(f for f in folders if not f.endswith("_backup"))
             for name in sorted(files):
                 if name.endswith(".json") and name != SUMMARY_FILE:
                     yield os.path.join(folder, name)
