@@ -68,7 +68,7 @@ from keras_rnnofrnns.experiments.storage import (
 from keras_rnnofrnns.experiments.table import TASK_LABELS, render_table
 from keras_rnnofrnns.models import METHODS, PAPER_METHODS
 
-# The issue's order: psMNIST before sMNIST, C = 20 before C = 5, the first
+# The order of the runs: psMNIST before sMNIST, C = 20 before C = 5, the first
 # seed of every cell before the other seeds.
 ORDER_TASKS = ("psmnist", "smnist")
 ORDER_COUPLING_BLOCKS = (20, 5)
@@ -79,7 +79,7 @@ ORDER_PERMUTATION_SEED = 0
 DEFAULT_RESULTS = "results"
 DEFAULT_DOCUMENT = os.path.join("docs", "reproduction.md")
 LOG_FOLDER = "logs"
-# What the device tool brings back per file; a bigger archive is left there.
+# Above this size --pack warns: an archive meant to travel should stay small.
 PACK_LIMIT_BYTES = 16 * 2**20
 # Stop (SIGTERM) workers still running this long after the time budget,
 # then kill them this long after that.
@@ -442,8 +442,8 @@ def pack(results, path, names=None):
     print(f"packed {len(names)} runs of {results} into {path} ({size / 2**20:.2f} MiB)")
     if size > PACK_LIMIT_BYTES:
         print(
-            f"warning: {path} is over {PACK_LIMIT_BYTES // 2**20} MiB, more than the device "
-            "tool brings back; pack fewer runs (--parallel) or with `pack --runs`"
+            f"warning: {path} is over {PACK_LIMIT_BYTES // 2**20} MiB; pack fewer runs "
+            "(--parallel) or with `pack --runs` if it has to travel in small pieces"
         )
     return size
 
@@ -655,50 +655,40 @@ _DIFFERENCES = """\
 """
 
 _HOW_TO_RUN = """\
-The GPU machines lent to this project (one H100 or H200, JAX and PyTorch with
-CUDA, no Keras, no package registry) run one command of at most 10 minutes
-within 15 minutes of device time per session, the machine's start included,
-so a session gives one stretch of about ten minutes; at most 8 files of
-16 MiB each come back from `$OUT`. One stretch is one command:
+On a machine with a GPU and a CUDA build of JAX, from the repository root:
 
-1. Here, once per checkout, from the repository root: `../shared/device/prepare.sh`
-   (stages the Keras wheels and MNIST into the git-ignored `.device/`).
-2. One device run with `carry: [".device", "results"]` and `timeout_s: 600`:
+```bash
+pip install -e ".[examples]"
+export KERAS_BACKEND=jax MNIST_DIR=/path/to/mnist
+python examples/reproduce.py --parallel 4
+```
 
-   ```bash
-   source .device/env.sh && KERAS_BACKEND=jax python3 examples/reproduce.py \\
-       --parallel 4 --time-budget 450 --pack $OUT/results.tar.gz
-   ```
+It trains the configurations in the order above, four at a time in separate
+processes on the one GPU (each JAX process allocates GPU memory on demand, at
+most 0.9 / 4 of it), each with the protocol above. Every epoch is backed up:
+rerun the same command after any interruption and finished runs are skipped,
+unfinished ones resume at their next epoch, new ones start in order.
 
-   It trains the first unfinished configurations in the order above, four at a
-   time in separate processes on the one GPU (each JAX process allocates GPU
-   memory on demand, at most 0.9 / 4 of it), each with the protocol above. No
-   configuration and no epoch starts that the epochs recorded so far say would
-   not end within the 450 s; workers still running 60 s later are stopped
-   (killed 10 s after that) and lose only their unfinished epoch. Then it packs
-   the records, CSV logs, models, backups and worker logs of the runs it
-   started into `results.tar.gz` (measured: 0.9 MiB per unfinished 16 x 32
-   run). The other 80 s of the 600 are for `env.sh` and the packing: a command
-   killed at its limit brings nothing back, and the stretch would be lost.
-3. Here, with the archive the device tool brought back (under its `files_at`):
+On a machine you hold for a limited time, or one that can be preempted,
+`--time-budget SECONDS` starts no configuration and no epoch that the epochs
+recorded so far say would not end in time (workers still running 60 s later
+are stopped and lose only their unfinished epoch), and `--pack FILE.tar.gz`
+writes the records, CSV logs, models, backups and worker logs of the runs it
+started into one archive (0.9 MiB per unfinished 16 x 32 run) to carry to
+where you keep the results:
 
-   ```bash
-   python examples/reproduce.py unpack <files_at>/results.tar.gz
-   python examples/reproduce.py table          # rewrites docs/reproduction.md
-   git add results docs/reproduction.md && git commit -m "Table 1: stretch N"
-   ```
+```bash
+python examples/reproduce.py --parallel 4 --time-budget 3000 --pack results.tar.gz
+python examples/reproduce.py unpack results.tar.gz   # where you keep the results
+python examples/reproduce.py table                   # rewrites docs/reproduction.md
+```
 
-4. Next stretch: the same command. Finished runs are skipped, unfinished ones
-   resume at their next epoch, new ones start in order.
-
-`results/<run>_backup/` (the training state and the best model so
-far, 1.1 MB per unfinished 16 x 32 run) is git-ignored to keep the repository
-small: keep it in the working tree between stretches (`carry` takes it to the
-GPU machine), or keep the last archive. An unfinished run whose backup is lost
-starts over. If a worker fails, no further configuration starts in that
-stretch, and its log comes back in the archive (`results/logs/`).
-`python examples/reproduce.py status` lists the order and the state of every
-run; `--help` lists the options.
+`results/<run>_backup/` (the training state and the best model so far,
+1.1 MB per unfinished 16 x 32 run) is git-ignored; keep it, or the last
+archive, between sessions: an unfinished run whose backup is lost starts
+over. If a worker fails, no further configuration starts in that call, and
+its log is in `results/logs/`. `python examples/reproduce.py status` lists
+the order and the state of every run; `--help` lists the options.
 """
 
 
@@ -722,9 +712,8 @@ def render_document(results=DEFAULT_RESULTS, configs=None):
     )
     if counts["not run"] == len(configs):
         status += (
-            " No run has been made yet: no GPU has been available to this work so far "
-            "(issue 5 is blocked on GPU time), so every cell says *not run*. Everything "
-            "to run it is ready: see *How to run on the GPU*."
+            " No run has been made yet, so every cell says *not run*; see *How to run "
+            "on the GPU*."
         )
     sections = [
         "# Reproducing Table 1 of the paper",
