@@ -196,28 +196,31 @@ def test_sequence_classifier_passes_scan_unroll():
 # -- integrators, gates and the learned coupling step ------------------------
 
 
-@pytest.mark.parametrize("strategy", STRATEGIES)
 @pytest.mark.parametrize("integrator, gate, coupling_step", VARIANTS, ids=VARIANT_IDS)
-def test_integrators_and_gates_match_numpy(strategy, integrator, gate, coupling_step):
+def test_integrators_and_gates_match_numpy(integrator, gate, coupling_step):
     # unroll=True: the per-step arithmetic of AssemblyCell.call and of
     # AssemblyRNN's fast step, op by op (a scan recompiles its body at every
     # eager call on JAX). test_fast_path.py holds the scan loops to the same
     # reference and to each other, gradients included.
     inputs = make_inputs()
-    arguments = variant_arguments(strategy, integrator, gate, coupling_step)
-    generic = keras.layers.RNN(
-        AssemblyCell(P, N, C, **arguments), return_sequences=True, unroll=True
-    )
-    fast = AssemblyRNN(P, N, C, return_sequences=True, unroll=True, **arguments)
-    generic.build(inputs.shape)
-    fast.build(inputs.shape)
-    # Every trainable weight away from its initial value (the gate's state
-    # weight starts at zero, the coupling step at the middle of its range).
-    perturb_trainable(generic, fast, seed=2)
-    expected = reference_sequence(generic.cell, inputs)
-    assert np.all(np.abs(expected[:, -1]) > 0) and np.all(np.isfinite(expected))
-    np.testing.assert_allclose(to_numpy(generic(inputs)), expected, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(to_numpy(fast(inputs)), expected, rtol=1e-4, atol=1e-5)
+    for strategy in STRATEGIES:
+        arguments = variant_arguments(strategy, integrator, gate, coupling_step)
+        generic = keras.layers.RNN(
+            AssemblyCell(P, N, C, **arguments), return_sequences=True, unroll=True
+        )
+        fast = AssemblyRNN(P, N, C, return_sequences=True, unroll=True, **arguments)
+        generic.build(inputs.shape)
+        fast.build(inputs.shape)
+        # Every trainable weight away from its initial value (the gate's state
+        # weight starts at zero, the coupling step at the middle of its range).
+        perturb_trainable(generic, fast, seed=2)
+        expected = reference_sequence(generic.cell, inputs)
+        assert np.all(np.abs(expected[:, -1]) > 0) and np.all(np.isfinite(expected))
+        for layer in (generic, fast):
+            np.testing.assert_allclose(
+                to_numpy(layer(inputs)), expected, rtol=1e-4, atol=1e-5,
+                err_msg=f"{strategy} {type(layer).__name__}",
+            )
 
 
 @pytest.mark.parametrize(
@@ -275,26 +278,27 @@ def test_save_load_every_integrator_and_gate(tmp_path, layer_kind):
         np.testing.assert_equal(second.discrete_bound, first.discrete_bound)
 
 
-@pytest.mark.parametrize("integrator, gate, coupling_step", VARIANTS, ids=VARIANT_IDS)
-def test_config_round_trip_every_integrator_and_gate(integrator, gate, coupling_step):
-    arguments = variant_arguments("sparse", integrator, gate, coupling_step)
-    cell = AssemblyCell(P, N, C, **arguments)
-    config = cell.get_config()
-    assert (config["integrator"], config["gate"], config["coupling_step"]) == (
-        integrator,
-        gate,
-        coupling_step,
-    )
-    assert config["gate_bounds"] == [0.05, 0.6] and config["dt"] == 0.3
-    clone = AssemblyCell.from_config(config)
-    assert clone.get_config() == config
-    assert (clone.integrator, clone.gate, clone.gate_bounds) == (integrator, gate, (0.05, 0.6))
-    serialized = keras.saving.serialize_keras_object(cell)
-    assert keras.saving.deserialize_keras_object(serialized).get_config() == config
-    fast = AssemblyRNN(P, N, C, return_sequences=True, **arguments)
-    fast_config = fast.get_config()
-    assert fast_config["integrator"] == integrator and fast_config["gate"] == gate
-    assert AssemblyRNN.from_config(fast_config).get_config() == fast_config
+def test_config_round_trip_every_integrator_and_gate():
+    for integrator, gate, coupling_step in VARIANTS:
+        arguments = variant_arguments("sparse", integrator, gate, coupling_step)
+        cell = AssemblyCell(P, N, C, **arguments)
+        config = cell.get_config()
+        assert (config["integrator"], config["gate"], config["coupling_step"]) == (
+            integrator,
+            gate,
+            coupling_step,
+        )
+        assert config["gate_bounds"] == [0.05, 0.6] and config["dt"] == 0.3
+        clone = AssemblyCell.from_config(config)
+        assert clone.get_config() == config
+        assert (clone.integrator, clone.gate, clone.gate_bounds) == (integrator, gate, (0.05, 0.6))
+        serialized = keras.saving.serialize_keras_object(cell)
+        assert keras.saving.deserialize_keras_object(serialized).get_config() == config
+        fast = AssemblyRNN(P, N, C, return_sequences=True, **arguments)
+        fast_config = fast.get_config()
+        assert fast_config["integrator"] == integrator and fast_config["gate"] == gate
+        assert fast_config["coupling_step"] == coupling_step
+        assert AssemblyRNN.from_config(fast_config).get_config() == fast_config
 
 
 def test_paper_methods_are_the_esann_four():
