@@ -356,7 +356,8 @@ def test_gated_methods_arguments_and_classifier(method):
     # Seeded: same seed, same weights; another seed, other weights.
     # (The read-out layer is not the assembly's: only the cell is seeded.)
     same = build(seed=5, fast=False).get_layer("assembly").cell
-    other = build(seed=6).get_layer("assembly").cell
+    other = AssemblyCell(p, n, 6, seed=6, **method_arguments(method, seed=6))
+    other.build((None, features))
     assert [w.name for w in same.weights] == [w.name for w in cell.weights]
     for a, b in zip(cell.weights, same.weights):
         np.testing.assert_array_equal(to_numpy(a), to_numpy(b), err_msg=a.name)
