@@ -235,6 +235,9 @@ def test_fast_step_matches_cell_call_for_integrators_and_gates(integrator):
         for feature_major in (False, True):
             operators = cell.recurrence_operators(feature_major=feature_major)
             state, inputs = (x.T, u.T) if feature_major else (x, u)
+            # Backend tensors, as the layer's loop passes (on PyTorch a numpy
+            # state does not mix with the tensors of the gated update).
+            state, inputs = keras.ops.convert_to_tensor(state), keras.ops.convert_to_tensor(inputs)
             step = to_numpy(cell.fast_step(operators, state, inputs))
             step = step.T if feature_major else step
             np.testing.assert_allclose(step, expected, rtol=1e-5, atol=1e-6, err_msg=name)
