@@ -37,3 +37,52 @@ def ucr_dir():
 
 def to_numpy(x):
     return np.asarray(keras.ops.convert_to_numpy(x))
+
+
+# Every integrator x gate combination, plus the learned coupling step (a
+# Cayley option) with each gate: (integrator, gate, coupling_step).
+VARIANTS = [
+    (integrator, gate, "fixed")
+    for integrator in ("euler", "cayley")
+    for gate in (None, "input", "input_state")
+] + [("cayley", gate, "learned") for gate in (None, "input", "input_state")]
+VARIANT_IDS = [f"{i}-{g or 'nogate'}-{s}" for i, g, s in VARIANTS]
+
+
+def variant_arguments(strategy, integrator, gate, coupling_step, seed=3):
+    """AssemblyCell arguments of a variant with steps large enough to matter.
+
+    dt = 0.3 and gate_bounds (0.05, 0.6) make the Cayley factor and the gated
+    steps differ from the identity and from each other well beyond float32
+    rounding.
+    """
+    return dict(
+        module_weights=strategy,
+        density=0.3,
+        dt=0.3,
+        integrator=integrator,
+        gate=gate,
+        gate_bounds=(0.05, 0.6),
+        coupling_step=coupling_step,
+        seed=seed,
+    )
+
+
+def perturb_trainable(*layers, seed=1, scale=0.5):
+    """Adds the same random noise to the trainable weights of each layer.
+
+    Only trainable weights: the sparse blocks, the metric and the coupling's
+    one-hot pair selections are fixed by construction (perturbing them breaks
+    the skewness the integrators rely on). The gate's state weight starts at
+    zero and the coupling step at the middle of its range; the noise moves
+    both so that every term of the step matters. The layers must have the
+    same trainable weights in the same order (compared by name).
+    """
+    rng = np.random.default_rng(seed)
+    reference = layers[0].trainable_weights
+    noise = [rng.normal(scale=scale, size=tuple(w.shape)) for w in reference]
+    for layer in layers:
+        weights = layer.trainable_weights
+        assert [w.name for w in weights] == [w.name for w in reference]
+        for w, n in zip(weights, noise):
+            w.assign((to_numpy(w) + n).astype(to_numpy(w).dtype))

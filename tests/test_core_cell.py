@@ -3,8 +3,15 @@
 import keras
 import numpy as np
 import pytest
-from conftest import STRATEGIES, to_numpy
-from reference import reference_matrices, reference_sequence
+from conftest import (
+    STRATEGIES,
+    VARIANT_IDS,
+    VARIANTS,
+    perturb_trainable,
+    to_numpy,
+    variant_arguments,
+)
+from reference import reference_matrices, reference_sequence, relu
 
 from keras_rnnofrnns import AssemblyCell, AssemblyRNN, ClipDiag, certify
 
@@ -218,3 +225,178 @@ def test_pure_half_precision_policies_build_the_default_coupling(policy):
         keras.config.set_dtype_policy(previous)
     assert keras.backend.standardize_dtype(output.dtype) == policy
     assert np.isfinite(to_numpy(output).astype("float32")).all()
+
+
+# -- integrators, gates and the learned coupling step ------------------------
+
+
+@pytest.mark.parametrize("integrator, gate, coupling_step", VARIANTS, ids=VARIANT_IDS)
+def test_integrators_and_gates_match_numpy(integrator, gate, coupling_step):
+    # unroll=True: the per-step arithmetic of AssemblyCell.call and of
+    # AssemblyRNN's fast step, op by op (a scan recompiles its body at every
+    # eager call on JAX). test_fast_path.py holds the scan loops to the same
+    # reference and to each other, gradients included.
+    inputs = make_inputs()
+    for strategy in STRATEGIES:
+        arguments = variant_arguments(strategy, integrator, gate, coupling_step)
+        generic = keras.layers.RNN(
+            AssemblyCell(P, N, C, **arguments), return_sequences=True, unroll=True
+        )
+        fast = AssemblyRNN(P, N, C, return_sequences=True, unroll=True, **arguments)
+        generic.build(inputs.shape)
+        fast.build(inputs.shape)
+        # Every trainable weight away from its initial value (the gate's state
+        # weight starts at zero, the coupling step at the middle of its range).
+        perturb_trainable(generic, fast, seed=2)
+        expected = reference_sequence(generic.cell, inputs)
+        assert np.all(np.abs(expected[:, -1]) > 0) and np.all(np.isfinite(expected))
+        for layer in (generic, fast):
+            np.testing.assert_allclose(
+                to_numpy(layer(inputs)), expected, rtol=1e-4, atol=1e-5,
+                err_msg=f"{strategy} {type(layer).__name__}",
+            )
+
+
+@pytest.mark.parametrize(
+    "integrator, gate, coupling_step",
+    [("euler", None, "fixed"), ("cayley", "input_state", "learned")],
+)
+def test_relu_activation_matches_numpy(integrator, gate, coupling_step):
+    inputs = make_inputs()
+    arguments = variant_arguments("sparse", integrator, gate, coupling_step)
+    generic = keras.layers.RNN(
+        AssemblyCell(P, N, C, activation="relu", **arguments), return_sequences=True
+    )
+    fast = AssemblyRNN(P, N, C, activation="relu", return_sequences=True, **arguments)
+    generic.build(inputs.shape)
+    fast.build(inputs.shape)
+    perturb_trainable(generic, fast, seed=4)
+    expected = reference_sequence(generic.cell, inputs, activation=relu)
+    # The activation matters at these weights: tanh gives other numbers.
+    assert not np.allclose(reference_sequence(generic.cell, inputs), expected, rtol=1e-2)
+    np.testing.assert_allclose(to_numpy(generic(inputs)), expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(to_numpy(fast(inputs)), expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("layer_kind", ["generic", "fast"])
+def test_save_load_every_integrator_and_gate(tmp_path, layer_kind):
+    # One model holds every variant as a branch (strategies taking turns), so
+    # a single save and load covers them all; unrolled, as a scan recompiles
+    # its body at every eager call on JAX.
+    sequence = keras.Input((7, 2))
+    branches = []
+    for k, variant in enumerate(VARIANTS):
+        arguments = variant_arguments(STRATEGIES[k % len(STRATEGIES)], *variant, seed=20 + k)
+        name = f"branch_{k}"
+        if layer_kind == "fast":
+            branches.append(AssemblyRNN(P, N, C, name=name, unroll=True, **arguments))
+        else:
+            cell = AssemblyCell(P, N, C, **arguments)
+            branches.append(keras.layers.RNN(cell, name=name, unroll=True))
+    model = keras.Model(sequence, [branch(sequence) for branch in branches])
+    perturb_trainable(model, seed=3)
+    inputs = make_inputs(batch=4, steps=7)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    before, after = model(inputs), loaded(inputs)
+    for k, (variant_id, branch) in enumerate(zip(VARIANT_IDS, branches)):
+        restored = loaded.get_layer(branch.name)
+        assert restored.cell.get_config() == branch.cell.get_config(), variant_id
+        assert [w.name for w in restored.weights] == [w.name for w in branch.weights]
+        np.testing.assert_allclose(
+            to_numpy(after[k]), to_numpy(before[k]), rtol=1e-6, atol=1e-7, err_msg=variant_id
+        )
+        first, second = certify(branch), certify(restored)
+        assert first.certified == second.certified, variant_id
+        np.testing.assert_equal(second.discrete_bound, first.discrete_bound)
+
+
+def test_config_round_trip_every_integrator_and_gate():
+    for integrator, gate, coupling_step in VARIANTS:
+        arguments = variant_arguments("sparse", integrator, gate, coupling_step)
+        cell = AssemblyCell(P, N, C, **arguments)
+        config = cell.get_config()
+        assert (config["integrator"], config["gate"], config["coupling_step"]) == (
+            integrator,
+            gate,
+            coupling_step,
+        )
+        assert config["gate_bounds"] == [0.05, 0.6] and config["dt"] == 0.3
+        clone = AssemblyCell.from_config(config)
+        assert clone.get_config() == config
+        assert (clone.integrator, clone.gate, clone.gate_bounds) == (integrator, gate, (0.05, 0.6))
+        serialized = keras.saving.serialize_keras_object(cell)
+        assert keras.saving.deserialize_keras_object(serialized).get_config() == config
+        fast = AssemblyRNN(P, N, C, return_sequences=True, **arguments)
+        fast_config = fast.get_config()
+        assert fast_config["integrator"] == integrator and fast_config["gate"] == gate
+        assert fast_config["coupling_step"] == coupling_step
+        assert AssemblyRNN.from_config(fast_config).get_config() == fast_config
+
+
+def test_paper_methods_are_the_esann_four():
+    from keras_rnnofrnns import METHODS, PAPER_METHODS
+
+    assert PAPER_METHODS == ("scn-3", "scn-30", "adadiag-tanh", "adadiag-clip")
+    assert set(PAPER_METHODS) | {"adadiag-gated", "adadiag-gated-cayley"} == set(METHODS)
+
+
+@pytest.mark.parametrize("method", ["adadiag-gated", "adadiag-gated-cayley"])
+def test_gated_methods_arguments_and_classifier(method):
+    from keras_rnnofrnns import METHODS, method_arguments, sequence_classifier
+
+    arguments = method_arguments(method, seed=5)
+    assert arguments["activation"] == "relu" and arguments["module_weights"] == "tanh_diag"
+    assert arguments["use_bias"] is False and tuple(arguments["gate_bounds"]) == (1e-5, 0.2)
+    if method == "adadiag-gated":
+        assert (arguments["integrator"], arguments["gate"]) == ("euler", "input_state")
+        assert arguments.get("coupling_step", "fixed") == "fixed"
+    else:
+        assert (arguments["integrator"], arguments["gate"]) == ("cayley", "input")
+        assert arguments["coupling_step"] == "learned"
+    # A fresh dict: changing it leaves the method alone.
+    arguments["activation"] = "tanh"
+    assert METHODS[method]["activation"] == "relu"
+
+    p, n, features = 8, 16, 8
+    units = p * n
+
+    def build(seed, fast=True):
+        return sequence_classifier(
+            method, p, n, 6, sequence_length=5, input_dim=features, seed=seed, fast=fast,
+            compile=False,
+        )
+
+    model = build(seed=5)
+    cell = model.get_layer("assembly").cell
+    assert cell.activation_name == "relu" and cell.gate == arguments["gate"]
+    assert cell.bias is None and not any(w.name == "bias" for w in cell.weights)
+    # Input kernel N(0, 1/sqrt(H)): std 1/sqrt(128) ~ 0.088 over 1024 entries.
+    kernel = to_numpy(cell.input_kernel)
+    assert kernel.shape == (features, units)
+    assert abs(kernel.std() / (1 / np.sqrt(units)) - 1) < 0.1 and abs(kernel.mean()) < 0.01
+    # Coupling blocks U(-1/sqrt(N), 1/sqrt(N)), not the orthogonal default.
+    blocks = to_numpy(cell.coupling.kernel)
+    assert np.abs(blocks).max() <= 1 / np.sqrt(n) and np.abs(blocks).max() > 0.95 / np.sqrt(n)
+    assert abs(blocks.std() - 1 / np.sqrt(3 * n)) < 0.1 / np.sqrt(n)
+    if method == "adadiag-gated":
+        np.testing.assert_array_equal(to_numpy(cell.gate_state), 0.0)
+        assert cell.coupling_step_kernel is None
+    else:
+        assert cell.gate_state is None
+        assert to_numpy(cell.coupling_step_kernel).shape == (units,)
+        assert certify(cell).certified
+    # Seeded: same seed, same weights; another seed, other weights.
+    # (The read-out layer is not the assembly's: only the cell is seeded.)
+    same = build(seed=5, fast=False).get_layer("assembly").cell
+    other = AssemblyCell(p, n, 6, seed=6, **method_arguments(method, seed=6))
+    other.build((None, features))
+    assert [w.name for w in same.weights] == [w.name for w in cell.weights]
+    for a, b in zip(cell.weights, same.weights):
+        np.testing.assert_array_equal(to_numpy(a), to_numpy(b), err_msg=a.name)
+    for name in ("input_kernel", "gate_kernel", "gate_bias"):
+        assert not np.array_equal(
+            to_numpy(getattr(cell, name)), to_numpy(getattr(other, name))
+        ), name
+    assert not np.array_equal(to_numpy(cell.coupling.kernel), to_numpy(other.coupling.kernel))

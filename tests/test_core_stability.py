@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 import pytest
-from conftest import STRATEGIES, to_numpy
+from conftest import STRATEGIES, to_numpy, variant_arguments
 
 from keras_rnnofrnns import (
     AssemblyCell,
@@ -253,14 +253,64 @@ BAD_ARGUMENTS = [
 ]
 
 
-@pytest.mark.parametrize("override, message", BAD_ARGUMENTS)
-def test_bad_arguments_raise_clear_errors(override, message):
+# The integrator, gate and coupling-step arguments: one test for all (each
+# test case pays a Keras session clean-up), each case named on failure.
+BAD_INTEGRATOR_ARGUMENTS = [
+    ({"integrator": "rk4"}, "integrator"),
+    ({"integrator": None}, "integrator"),
+    ({"gate": "output"}, "gate"),
+    ({"gate": "state"}, "gate"),
+    ({"gate_bounds": 0.1}, "gate_bounds"),
+    ({"gate_bounds": (0.1,)}, "gate_bounds"),
+    ({"gate_bounds": (0.01, 0.1, 0.2)}, "gate_bounds"),
+    ({"gate_bounds": (0.0, 0.2)}, "gate_bounds"),
+    ({"gate_bounds": (-0.1, 0.2)}, "gate_bounds"),
+    ({"gate_bounds": (0.2, 0.2)}, "gate_bounds"),
+    ({"gate_bounds": (0.3, 0.2)}, "gate_bounds"),
+    ({"gate_bounds": (0.1, 1.5)}, "gate_bounds"),
+    ({"gate_bounds": (float("nan"), 0.2)}, "gate_bounds"),
+    ({"gate_bounds": ("0.01", "0.2")}, "gate_bounds"),
+    ({"gate_bounds": "ab"}, "gate_bounds"),
+    ({"gate_bounds": (True, 0.5)}, "gate_bounds"),
+    ({"gate_bounds": (0.01, True)}, "gate_bounds"),
+    ({"dt": 2.0, "tau": 1.0, "integrator": "cayley"}, "dt"),
+    ({"dt": 0.6, "tau": 0.5, "integrator": "cayley"}, "dt"),
+    ({"coupling_step": "adaptive"}, "coupling_step"),
+    ({"coupling_step": None}, "coupling_step"),
+    ({"coupling_step": "learned"}, "coupling_step"),
+    ({"coupling_step": "learned", "integrator": "euler"}, "coupling_step"),
+]
+
+
+def _assert_bad_arguments(override, message):
     arguments = {"num_modules": 4, "module_size": 2, "coupling_blocks": 2, "seed": 0}
     arguments.update(override)
     with pytest.raises(ValueError, match=message) as error:
         AssemblyCell(**arguments)
     key = next(iter(override))
-    assert key in str(error.value) and "expected" in str(error.value)
+    assert key in str(error.value) and "expected" in str(error.value), override
+
+
+@pytest.mark.parametrize("override, message", BAD_ARGUMENTS)
+def test_bad_arguments_raise_clear_errors(override, message):
+    _assert_bad_arguments(override, message)
+
+
+def test_bad_integrator_gate_and_coupling_step_arguments_raise_clear_errors():
+    for override, message in BAD_INTEGRATOR_ARGUMENTS:
+        _assert_bad_arguments(override, message)
+
+
+def test_new_arguments_checked_by_the_fast_layer_and_edge_values_accepted():
+    with pytest.raises(ValueError, match="gate_bounds"):
+        AssemblyRNN(2, 2, 1, gate="input", gate_bounds=(0.5, 0.1), seed=0)
+    with pytest.raises(ValueError, match="dt"):
+        AssemblyRNN(2, 2, 1, integrator="cayley", dt=1.5, seed=0)
+    # h = 1 exactly, high = 1 exactly, and Euler at any step stay allowed.
+    cell = AssemblyCell(2, 2, 1, integrator="cayley", dt=0.5, tau=0.5, gate_bounds=(1e-3, 1.0), seed=0)
+    assert cell.step_size == 1.0 and cell.gate_bounds == (1e-3, 1.0)
+    assert AssemblyCell(2, 2, 1, integrator="euler", dt=2.0, seed=0).step_size == 2.0
+    assert AssemblyCell(2, 2, 1, gate_bounds=[0.1, 0.5], seed=0).gate_bounds == (0.1, 0.5)
 
 
 def test_wrong_input_rank_raises():
@@ -276,3 +326,170 @@ def test_contracting_activations_are_accepted():
     for name in ("tanh", "relu", "sigmoid", "hard_tanh", "linear"):
         assert AssemblyCell(2, 2, 1, activation=name, seed=0).activation_name == name
     assert AssemblyCell(2, 2, 1, activation=keras.activations.relu, seed=0).activation_name == "relu"
+
+
+# -- certify with the integrators and gates -----------------------------------
+
+
+def _built(strategy, **arguments):
+    layer = AssemblyRNN(P, N, C, module_weights=strategy, density=0.3, seed=2, **arguments)
+    layer.build((None, 5, 1))
+    return layer.cell
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_certify_cayley_with_input_gate_at_init_and_state_gate_not(strategy):
+    for coupling_step in ("fixed", "learned"):
+        cell = _built(strategy, integrator="cayley", gate="input", coupling_step=coupling_step)
+        certificate = certify(cell)
+        assert certificate.certified and certificate.reason == "", coupling_step
+        assert certificate.ode_contracting and certificate.discrete_contracting
+        assert certificate.discrete_bound < 1 and (certificate.integrator, certificate.gate) == (
+            "cayley",
+            "input",
+        )
+    for integrator in ("euler", "cayley"):
+        certificate = certify(_built(strategy, integrator=integrator, gate="input_state"))
+        # The ODE guarantee is unaffected; the computed map has no bound.
+        assert certificate.ode_contracting and not certificate.certified
+        assert not certificate.discrete_contracting and np.isnan(certificate.discrete_bound)
+        assert "state" in certificate.reason and "input_state" in certificate.reason
+        assert "NOT certified" in str(certificate)
+
+
+@pytest.mark.parametrize("integrator", ["euler", "cayley"])
+def test_certify_non_finite_weights_gives_a_reason_not_an_exception(integrator):
+    cell = _built("sparse", integrator=integrator, gate="input")
+    kernel = to_numpy(cell.coupling.kernel).copy()
+    kernel[0, 0, 0] = np.nan
+    cell.coupling.kernel.assign(kernel)
+    certificate = certify(cell)
+    assert certificate.certified is False
+    assert not certificate.ode_contracting and not certificate.discrete_contracting
+    assert not certificate.euler_contracting
+    assert "non-finite" in certificate.reason
+    assert "NOT certified" in str(certificate)
+    kernel[0, 0, 0] = np.inf
+    cell.coupling.kernel.assign(kernel)
+    infinite = certify(cell)
+    assert not infinite.certified and "non-finite" in infinite.reason
+
+
+# -- stress: coupling x1000 at dt = tau --------------------------------------
+# Stress cells are small (3 modules of 4 units, all three pairs coupled) so
+# that a 10^4-step sequence runs in seconds on every backend (PyTorch's loop
+# is a Python loop).
+
+STRESS_P, STRESS_N = 3, 4
+
+
+def stressed_layer(strategy, integrator, **arguments):
+    """A layer at h = dt / tau = 1 with the coupling blocks times 1000."""
+    layer = AssemblyRNN(
+        STRESS_P,
+        STRESS_N,
+        3,
+        module_weights=strategy,
+        density=0.5,
+        dt=1.0,
+        tau=1.0,
+        integrator=integrator,
+        seed=8,
+        return_sequences=True,
+        **arguments,
+    )
+    layer.build((None, None, 2))
+    cell = layer.cell
+    cell.coupling.kernel.assign(1000.0 * to_numpy(cell.coupling.kernel))
+    return layer
+
+
+def metric_norm(matrix, metric):
+    """||P^1/2 M P^-1/2||_2 in float64 for the diagonal metric P."""
+    root = np.sqrt(np.asarray(metric, dtype=np.float64))
+    return float(np.linalg.norm(matrix * root[:, None] / root[None, :], 2))
+
+
+def cayley_factor(coupling, steps):
+    """Q = (I - S/2)^-1 (I + S/2), S = D^1/2 L D^1/2, in float64."""
+    root = np.sqrt(np.broadcast_to(steps, coupling.shape[:1]))
+    scaled = root[:, None] * coupling.astype(np.float64) * root[None, :]
+    eye = np.eye(coupling.shape[0])
+    return np.linalg.solve(eye - 0.5 * scaled, eye + 0.5 * scaled)
+
+
+@pytest.mark.parametrize("strategy", ["tanh_diag", "sparse"])
+def test_cayley_jacobian_contracts_with_a_huge_coupling_at_unit_step(strategy):
+    layer = stressed_layer(strategy, "cayley", gate="input")
+    cell = layer.cell
+    w = cell.module_matrix().astype(np.float64)
+    coupling = cell.coupling_matrix().astype(np.float64)
+    metric = cell.contraction_metric()
+    units = STRESS_P * STRESS_N
+    # The coupling is really huge in the metric, and skew in it.
+    assert metric_norm(coupling, metric) > 500
+    h = cell.step_size
+    assert h == 1.0
+    q = cayley_factor(coupling, h)
+    assert abs(metric_norm(q, metric) - 1.0) < 1e-6
+    rng = np.random.default_rng(0)
+    low, high = cell.gate_bounds
+    for _ in range(20):
+        x = rng.normal(scale=3.0, size=units)
+        slopes = np.diag(1.0 - np.tanh(x) ** 2)
+        fixed = q @ ((1 - h) * np.eye(units) + h * w @ slopes)
+        assert metric_norm(fixed, metric) < 1.0
+        # Gate values anywhere in the bounds: per unit, or per module (sparse).
+        per_gate = rng.uniform(low, high, size=cell.gate_size)
+        delta = np.repeat(per_gate, units // cell.gate_size)
+        gated = q @ (np.diag(1 - delta) + np.diag(delta) @ w @ slopes)
+        assert metric_norm(gated, metric) < 1.0
+    assert certify(cell).certified
+
+
+@pytest.mark.parametrize("strategy", ["tanh_diag", "sparse"])
+def test_cayley_stays_bounded_where_euler_blows_up(strategy):
+    steps = 10_000
+    rng = np.random.default_rng(1)
+    inputs = rng.uniform(-1000.0, 1000.0, size=(2, steps, 2)).astype("float32")
+    cayley = stressed_layer(strategy, "cayley")
+    euler = stressed_layer(strategy, "euler")
+    for a, b in zip(cayley.get_weights(), euler.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    cell = cayley.cell
+    metric = cell.contraction_metric()
+    w = cell.module_matrix().astype(np.float64)
+    coupling = cell.coupling_matrix().astype(np.float64)
+    kernel = to_numpy(cell.input_kernel).astype(np.float64)
+    drive = inputs.astype(np.float64) @ kernel + to_numpy(cell.bias)
+
+    def norms(states):
+        return np.sqrt(np.sum(metric * states.astype(np.float64) ** 2, axis=-1))
+
+    # At h = 1 a step is x' = Q (W phi(x) + d) with ||Q||_P = 1 and
+    # |phi(x_i)| <= |x_i| (tanh), so ||x'||_P <= s ||x||_P + ||d||_P with
+    # s = ||W||_P < 1; from x_0 = 0, ||x_t||_P <= max_t ||d_t||_P / (1 - s).
+    # The 1% slack covers float32 rounding of Q and of the drive.
+    s = metric_norm(w, metric)
+    assert s < 1.0
+    bound = norms(drive).max() / (1.0 - s)
+    # predict: compiled on TensorFlow, whose eager while loop would take
+    # seconds per thousand steps.
+    states = keras.Sequential([keras.Input((None, 2)), cayley]).predict(inputs, verbose=0)
+    assert states.shape == (2, steps, STRESS_P * STRESS_N)
+    assert np.all(np.isfinite(states))
+    assert norms(states).max() <= 1.01 * bound
+    assert norms(states[:, -1]).min() > 1.0  # the inputs drive it: not trivially zero
+    certificate = certify(cayley)
+    assert certificate.certified and certificate.discrete_bound < 1.0
+
+    # The same weights under forward Euler: x' = (W D + L) x + d at h = 1.
+    # Its Jacobian at 0 has spectral radius ~1000, and within 100 steps the
+    # state leaves every bound (or overflows).
+    jacobian = (1 - cell.step_size) * np.eye(w.shape[0]) + cell.step_size * (w + coupling)
+    assert spectral_radius(jacobian) > 100.0
+    exploded = to_numpy(euler(inputs[:, :100]))
+    assert not np.all(np.isfinite(exploded)) or norms(exploded).max() > 1e6 * bound
+    euler_certificate = certify(euler)
+    assert euler_certificate.ode_contracting and not euler_certificate.certified
+    assert euler_certificate.euler_bound > 1.0 and "factor bound" in euler_certificate.reason

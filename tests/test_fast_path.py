@@ -7,10 +7,20 @@ through masking, go_backwards, zero_output_for_mask, return_sequences, an
 initial state and the Python-loop path (`unroll=True`), on the current backend.
 """
 
+import itertools
+
 import keras
 import numpy as np
 import pytest
-from conftest import STRATEGIES, to_numpy
+from conftest import (
+    STRATEGIES,
+    VARIANT_IDS,
+    VARIANTS,
+    perturb_trainable,
+    to_numpy,
+    variant_arguments,
+)
+from reference import reference_sequence
 
 from keras_rnnofrnns import AssemblyCell, AssemblyRNN
 
@@ -22,15 +32,27 @@ MASK = np.array(
 RTOL, ATOL = 1e-4, 1e-6
 
 
-def layer_pair(strategy, **rnn_arguments):
-    """The fast and the generic layer with the same, non-trivial weights."""
-    cell_arguments = dict(module_weights=strategy, density=0.3, seed=4)
+def layer_pair(strategy, cell_arguments=None, **rnn_arguments):
+    """The fast and the generic layer with the same, non-trivial weights.
+
+    Without `cell_arguments`, the cell is `module_weights=strategy` with
+    defaults and every weight is perturbed. With `cell_arguments` (which
+    then hold `module_weights`), only the trainable weights are: the
+    integrators need the fixed sparse blocks, metric and pair selections as
+    built.
+    """
+    trainable_only = cell_arguments is not None
+    if cell_arguments is None:
+        cell_arguments = dict(module_weights=strategy, density=0.3, seed=4)
     fast = AssemblyRNN(P, N, C, **cell_arguments, **rnn_arguments)
     generic = keras.layers.RNN(AssemblyCell(P, N, C, **cell_arguments), **rnn_arguments)
     inputs = sequences()
-    fast(inputs)
-    generic(inputs)
+    fast.build(inputs.shape)
+    generic.build(inputs.shape)
     # A bias and a stronger coupling, so that every term reaches the gradient.
+    if trainable_only:
+        perturb_trainable(fast, generic, seed=1)
+        return fast, generic
     rng = np.random.default_rng(1)
     weights = [w + rng.normal(scale=0.5, size=w.shape).astype(w.dtype) for w in fast.get_weights()]
     fast.set_weights(weights)
@@ -106,6 +128,7 @@ def assert_same_gradients(fast, generic, **call):
         # A gradient that is zero everywhere would make the comparison empty.
         assert np.any(generic_grad != 0), name
         np.testing.assert_allclose(fast_grad, generic_grad, rtol=RTOL, atol=ATOL, err_msg=name)
+    return fast_loss
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
@@ -144,6 +167,80 @@ def test_python_loop_path_equals_generic_path():
     # loop PyTorch always uses, here also checked on JAX and TensorFlow.
     fast, generic = layer_pair("sparse", unroll=True, return_sequences=True)
     assert_same_gradients(fast, generic, mask=MASK)
+
+
+# Forward Euler without a gate is covered by the tests above. Here the other
+# integrator x gate combinations and the learned coupling step, between this
+# test and the masked one below, the strategies taking turns.
+GATED = [
+    ("tanh_diag", ("cayley", None, "fixed")),
+    ("sparse", ("euler", "input_state", "fixed")),
+    ("sparse", ("cayley", "input_state", "fixed")),
+    ("clip_diag", ("cayley", "input", "learned")),
+]
+
+
+@pytest.mark.parametrize(
+    "strategy, variant", GATED, ids=[f"{s}-{VARIANT_IDS[VARIANTS.index(v)]}" for s, v in GATED]
+)
+def test_gradients_equal_for_integrators_and_gates(strategy, variant):
+    fast, generic = layer_pair(strategy, variant_arguments(strategy, *variant), return_sequences=True)
+    fast_loss = assert_same_gradients(fast, generic)
+    # The scan loop's outputs are the numpy reference's: the loss is the same
+    # fixed random weighting of every output.
+    expected = reference_sequence(fast.cell, sequences())
+    probe = np.random.default_rng(10).normal(size=expected.shape)
+    np.testing.assert_allclose(fast_loss, np.sum(expected * probe), rtol=RTOL, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "strategy, variant, rnn_arguments, with_state",
+    [
+        ("tanh_diag", ("euler", "input", "fixed"), dict(go_backwards=True, return_sequences=True), False),
+        (
+            "clip_diag",
+            ("cayley", "input_state", "learned"),
+            dict(go_backwards=True, return_state=True, zero_output_for_mask=True),
+            True,
+        ),
+    ],
+    ids=["euler-input-backwards", "cayley-state-learned-backwards-initial-state"],
+)
+def test_gradients_equal_for_gates_with_mask(strategy, variant, rnn_arguments, with_state):
+    fast, generic = layer_pair(strategy, variant_arguments(strategy, *variant), **rnn_arguments)
+    call = dict(mask=MASK)
+    if with_state:
+        call["initial_state"] = np.random.default_rng(3).normal(size=(BATCH, P * N)).astype("float32")
+    assert_same_gradients(fast, generic, **call)
+
+
+@pytest.mark.parametrize("integrator", ["euler", "cayley"])
+def test_fast_step_matches_cell_call_for_integrators_and_gates(integrator):
+    # Both layouts on every backend: JAX's loop runs batch-major only. A batch
+    # as large as the gate (H per unit, p per module) would hide a gate bias
+    # or step broadcast along the wrong axis of a feature-major state.
+    variants = [v for v in VARIANTS if v[0] == integrator]
+    for (_, gate, coupling_step), strategy in itertools.product(variants, ["tanh_diag", "sparse"]):
+        name = f"{gate} {coupling_step} {strategy}"
+        batch = P * N if strategy == "tanh_diag" else P
+        cell = AssemblyCell(P, N, C, **variant_arguments(strategy, integrator, gate, coupling_step))
+        cell.build((None, FEATURES))
+        perturb_trainable(cell, seed=6)
+        rng = np.random.default_rng(5)
+        x = rng.normal(size=(batch, P * N)).astype("float32")
+        u = rng.normal(size=(batch, FEATURES)).astype("float32")
+        expected = to_numpy(cell(u, [x])[0])
+        reference = reference_sequence(cell, u[:, None], initial_state=x)[:, 0]
+        np.testing.assert_allclose(expected, reference, rtol=1e-4, atol=1e-5, err_msg=name)
+        for feature_major in (False, True):
+            operators = cell.recurrence_operators(feature_major=feature_major)
+            state, inputs = (x.T, u.T) if feature_major else (x, u)
+            # Backend tensors, as the layer's loop passes (on PyTorch a numpy
+            # state does not mix with the tensors of the gated update).
+            state, inputs = keras.ops.convert_to_tensor(state), keras.ops.convert_to_tensor(inputs)
+            step = to_numpy(cell.fast_step(operators, state, inputs))
+            step = step.T if feature_major else step
+            np.testing.assert_allclose(step, expected, rtol=1e-5, atol=1e-6, err_msg=name)
 
 
 def test_scan_unroll_changes_nothing():
