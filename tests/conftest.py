@@ -1,6 +1,8 @@
 """Shared test settings: quiet Keras, fixed seeds, the MNIST and UCR folders."""
 
+import ast
 import os
+import sys
 
 import keras
 import numpy as np
@@ -86,3 +88,21 @@ def perturb_trainable(*layers, seed=1, scale=0.5):
         assert [w.name for w in weights] == [w.name for w in reference]
         for w, n in zip(weights, noise):
             w.assign((to_numpy(w) + n).astype(to_numpy(w).dtype))
+
+
+def assert_imports_only_numpy_and_stdlib(module):
+    """A loader module's absolute imports are numpy and the standard library.
+
+    Parsed rather than imported, so the answer does not depend on what the
+    enclosing package's __init__ happens to import.
+    """
+    with open(module.__file__, encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+    top_level = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            top_level.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            top_level.add(node.module.split(".")[0])
+    assert top_level - {"__future__", "numpy"} <= set(sys.stdlib_module_names)
+    assert "numpy" in top_level

@@ -5,7 +5,6 @@ variable and are skipped when it is unset. Everything else uses small
 synthetic idx files written to tmp_path.
 """
 
-import ast
 import dataclasses
 import doctest
 import gzip
@@ -16,6 +15,7 @@ import types
 
 import numpy as np
 import pytest
+from conftest import assert_imports_only_numpy_and_stdlib
 
 from keras_rnnofrnns.data import mnist
 from keras_rnnofrnns.data import (
@@ -492,18 +492,7 @@ def test_result_is_frozen_with_short_repr(tmp_path):
 
 
 def test_module_imports_only_numpy_and_stdlib():
-    # Parsed rather than imported, so the answer does not depend on what the
-    # enclosing package's __init__ happens to import.
-    with open(mnist.__file__, encoding="utf-8") as f:
-        tree = ast.parse(f.read())
-    top_level = set()
-    for node in tree.body:
-        if isinstance(node, ast.Import):
-            top_level.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0:
-            top_level.add(node.module.split(".")[0])
-    assert top_level - {"__future__", "numpy"} <= set(sys.stdlib_module_names)
-    assert "numpy" in top_level
+    assert_imports_only_numpy_and_stdlib(mnist)
 
 
 def test_training_files_in_the_test_place_are_refused(tmp_path):

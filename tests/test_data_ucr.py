@@ -5,7 +5,6 @@ variable and are skipped when it is unset. Everything else uses small files
 written to tmp_path, and a fake aeon module where aeon is needed.
 """
 
-import ast
 import doctest
 import gzip
 import json
@@ -16,6 +15,7 @@ import types
 
 import numpy as np
 import pytest
+from conftest import assert_imports_only_numpy_and_stdlib
 
 from keras_rnnofrnns.data import UCRDataset, UCRSplit, load_ucr
 from keras_rnnofrnns.data import ucr
@@ -819,13 +819,4 @@ def test_docstring_examples_run():
 
 
 def test_module_imports_only_numpy_and_stdlib():
-    with open(ucr.__file__, encoding="utf-8") as f:
-        tree = ast.parse(f.read())
-    top_level = set()
-    for node in tree.body:
-        if isinstance(node, ast.Import):
-            top_level.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0:
-            top_level.add(node.module.split(".")[0])
-    assert top_level - {"__future__", "numpy"} <= set(sys.stdlib_module_names)
-    assert "numpy" in top_level
+    assert_imports_only_numpy_and_stdlib(ucr)

@@ -21,12 +21,12 @@ third source is actually needed.
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import numbers
 import os
-import zlib
 
 import numpy as np
+
+from ._files import read_maybe_gzipped
 
 __all__ = [
     "MNIST_FILES",
@@ -56,7 +56,6 @@ MNIST_FILES = {
 _IDX_UBYTE = 0x08
 _IMAGES_MAGIC = 0x00000803
 _LABELS_MAGIC = 0x00000801
-_GZIP_MAGIC = b"\x1f\x8b"
 
 _ENV_VAR = "MNIST_DIR"
 _TFDS_SOURCE = "tensorflow-datasets"
@@ -153,19 +152,7 @@ def pixel_permutation(seed: int, length: int = SEQUENCE_LENGTH) -> np.ndarray:
 
 
 def _read_bytes(path: str) -> bytes:
-    with open(path, "rb") as f:
-        data = f.read()
-    # Decide by content, not by suffix: idx files start with two zero bytes,
-    # gzip streams with 1f 8b, so a misnamed file is still read correctly.
-    if data[:2] == _GZIP_MAGIC:
-        try:
-            data = gzip.decompress(data)
-        except (EOFError, OSError, zlib.error) as exc:
-            raise ValueError(
-                f"MNIST file {path!r} is a corrupt or truncated gzip file "
-                f"({exc}). Re-download or re-copy it."
-            ) from exc
-    return data
+    return read_maybe_gzipped(path, "MNIST file")
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:

@@ -34,21 +34,19 @@ only when the third source is actually needed.
 
 from __future__ import annotations
 
-import gzip
 import math
 import os
-import zlib
 from typing import NamedTuple
 
 import numpy as np
 
 from .._checks import _fail, check_int
+from ._files import read_maybe_gzipped
 
 __all__ = ["UCRDataset", "UCRSplit", "load_ucr"]
 
 _ENV_VAR = "UCR_DIR"
 _AEON_SOURCE = "aeon"
-_GZIP_MAGIC = b"\x1f\x8b"
 # Formats in the order they are tried: .ts first, since its header describes
 # the data and is checked against it.
 _FORMATS = ("ts", "tsv")
@@ -188,17 +186,7 @@ class _Split(NamedTuple):
 
 
 def _read_lines(path: str) -> list:
-    with open(path, "rb") as f:
-        data = f.read()
-    # Decide by content, not by suffix, as the MNIST loader does.
-    if data[:2] == _GZIP_MAGIC:
-        try:
-            data = gzip.decompress(data)
-        except (EOFError, OSError, zlib.error) as exc:
-            raise ValueError(
-                f"File {path!r} is a corrupt or truncated gzip file ({exc}). "
-                "Re-download or re-copy it."
-            ) from exc
+    data = read_maybe_gzipped(path)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

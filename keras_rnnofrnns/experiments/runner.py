@@ -238,6 +238,10 @@ class Protocol:
         """The train and test arrays: `(x_train, y_train, x_test, y_test, source)`."""
         return load_task_data(self)
 
+    def num_classes(self, data):
+        """The number of classes of the task (10 digits)."""
+        return 10
+
     def build_model(self, method, coupling_blocks, seed, data):
         """The compiled classifier of one run on `data` (see `sequence_classifier`)."""
         x_train = data[0]
@@ -250,7 +254,7 @@ class Protocol:
             seed=seed,
             sequence_length=x_train.shape[1],
             input_dim=x_train.shape[2],
-            num_classes=10,
+            num_classes=self.num_classes(data),
             learning_rate=self.learning_rate,
             optimizer=self.optimizer,
         )

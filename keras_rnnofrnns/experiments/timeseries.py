@@ -39,7 +39,7 @@ from keras_rnnofrnns.experiments.records import (
 )
 from keras_rnnofrnns.experiments.runner import Protocol, _has_assembly, train_run
 from keras_rnnofrnns.experiments.storage import atomic_write_text
-from keras_rnnofrnns.models import BASELINES, METHODS, baseline_classifier, sequence_classifier
+from keras_rnnofrnns.models import BASELINES, METHODS, baseline_classifier
 
 # The journal's settings per dataset: for its (gated) AdaDiag and for its SCN.
 JOURNAL_SETTINGS = {
@@ -210,25 +210,22 @@ class TimeSeriesProtocol(Protocol):
             source["source"] = [os.path.basename(path) for path in source["source"]]
         return x_train, y_train, x_test, y_test, source
 
+    def num_classes(self, data):
+        return len(data[4]["classes"])
+
     def build_model(self, method, coupling_blocks, seed, data):
-        x_train, source = data[0], data[4]
-        shape = dict(
+        if method not in BASELINES:
+            return super().build_model(method, coupling_blocks, seed, data)
+        x_train = data[0]
+        return baseline_classifier(
+            method,
+            units=self.state_size,
+            seed=seed,
             sequence_length=x_train.shape[1],
             input_dim=x_train.shape[2],
-            num_classes=len(source["classes"]),
+            num_classes=self.num_classes(data),
             learning_rate=self.learning_rate,
             optimizer=self.optimizer,
-            seed=seed,
-        )
-        if method in BASELINES:
-            return baseline_classifier(method, units=self.state_size, **shape)
-        return sequence_classifier(
-            method,
-            num_modules=self.num_modules,
-            module_size=self.module_size,
-            coupling_blocks=coupling_blocks,
-            dt=self.dt,
-            **shape,
         )
 
     def draw_figures(self, model, stem, title, rows):
