@@ -17,7 +17,9 @@ STRATEGIES = ("tanh_diag", "clip_diag", "sparse")
 def _fixed_seeds():
     keras.utils.set_random_seed(1234)
     yield
-    keras.backend.clear_session()
+    # Without the garbage collection that free_memory adds: it costs about
+    # half a second per test, minutes over the suite; Python collects anyway.
+    keras.backend.clear_session(free_memory=False)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import sys
 import keras_tuner
 import pytest
 
-from keras_rnnofrnns import METHODS
+from keras_rnnofrnns import METHODS, PAPER_METHODS
 from keras_rnnofrnns.tuning import (
     TUNERS,
     AssemblyHyperModel,
@@ -85,9 +85,13 @@ def test_unknown_classifier_argument_is_refused():
         AssemblyHyperModel(num_modules=4, module_size=2, num_units=3)
 
 
-def test_default_space_spans_every_method_and_every_coupling():
+def test_default_space_spans_the_paper_methods_and_every_coupling():
     space = _space(AssemblyHyperModel(num_modules=5, module_size=2))
-    assert list(space["method"].values) == list(METHODS)
+    assert list(space["method"].values) == list(PAPER_METHODS)
+    # The gated methods are there to choose, not searched by default.
+    gated = _space(AssemblyHyperModel(method=["adadiag-gated", "adadiag-gated-cayley"]))
+    assert list(gated["method"].values) == ["adadiag-gated", "adadiag-gated-cayley"]
+    assert set(PAPER_METHODS) < set(METHODS)
     assert (space["coupling_blocks"].min_value, space["coupling_blocks"].max_value) == (0, 10)
     assert space["dt"].sampling == "log" and space["learning_rate"].sampling == "log"
     assert space["num_modules"].value == 5 and space["module_size"].value == 2
