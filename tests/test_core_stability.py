@@ -314,8 +314,10 @@ def test_new_arguments_checked_by_the_fast_layer_and_edge_values_accepted():
 
 
 def test_wrong_input_rank_raises():
-    with pytest.raises(ValueError, match="rank 3"):
-        AssemblyRNN(2, 2, 1, seed=0)(np.zeros((2, 3), "float32"))
+    # The layer's InputSpec: Keras names the layer and both ranks.
+    with pytest.raises(ValueError, match="expected ndim=3, found ndim=2") as e:
+        AssemblyRNN(2, 2, 1, seed=0, name="assembly")(np.zeros((2, 3), "float32"))
+    assert "layer 'assembly'" in str(e.value) and "(2, 3)" in str(e.value)
     with pytest.raises(ValueError, match="AssemblyCell"):
         keras.layers.RNN(AssemblyCell(2, 2, 1, seed=0))(np.zeros((2, 3, 4, 1), "float32"))
     with pytest.raises(ValueError, match="scan_unroll"):
