@@ -15,6 +15,7 @@ from keras_rnnofrnns.cells import (
     AssemblyCell,
     AssemblyRNN,
     RecurrenceOperators,
+    find_assembly_cell,
 )
 from keras_rnnofrnns.constraints import ClipDiag, SkewSymmetric, TanhDiag
 from keras_rnnofrnns.coupling import BlockOrthogonal, BlockUniform, SkewCoupling
@@ -50,6 +51,7 @@ __all__ = [
     "TanhDiag",
     "baseline_classifier",
     "certify",
+    "find_assembly_cell",
     "method_arguments",
     "sequence_classifier",
 ]

@@ -22,8 +22,9 @@ def _fixed_seeds():
     keras.backend.clear_session(free_memory=False)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def mnist_dir():
+    # Session-scoped so that module-scoped fixtures can read the data once.
     path = os.environ.get("MNIST_DIR")
     if not path:
         pytest.skip("MNIST_DIR is not set (CI sets it to ../shared/data/mnist)")

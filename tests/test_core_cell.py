@@ -162,6 +162,37 @@ def test_config_round_trip(strategy):
     assert keras.saving.deserialize_keras_object(serialized).get_config() == config
 
 
+def test_assembly_rnn_exposes_its_cell_hyperparameters():
+    layer = AssemblyRNN(
+        P, N, C, module_weights="clip_diag", dt=0.1, tau=0.5, integrator="cayley",
+        gate="input", gate_bounds=(0.01, 0.3), seed=5, use_bias=False,
+        kernel_regularizer="l2",
+    )  # fmt: skip
+    cell = layer.cell
+    assert (layer.num_modules, layer.module_size, layer.units) == (P, N, P * N)
+    assert layer.coupling_pairs == cell.coupling_pairs and len(layer.coupling_pairs) == C
+    assert (layer.module_weights, layer.integrator, layer.gate) == ("clip_diag", "cayley", "input")
+    assert (layer.dt, layer.tau, layer.step_size, layer.gate_bounds) == (0.1, 0.5, 0.2, (0.01, 0.3))
+    assert (layer.seed, layer.use_bias, layer.coupling_step) == (5, False, "fixed")
+    assert layer.activation is cell.activation and layer.kernel_regularizer is cell.kernel_regularizer
+    assert layer.coupling_initializer is cell.coupling.kernel_initializer
+    # Read-only: the cell holds the value, as in keras.layers.SimpleRNN.
+    with pytest.raises(AttributeError):
+        layer.dt = 0.2
+
+
+def test_assembly_rnn_passes_base_layer_arguments_to_layer_and_cell():
+    layer = AssemblyRNN(P, N, C, seed=0, name="assembly", dtype="float64", trainable=False)
+    # The layer's dtype policy and trainability are the cell's too.
+    assert layer.name == "assembly" and layer.cell.dtype_policy.name == "float64"
+    assert not layer.trainable and not layer.cell.trainable
+    layer(np.zeros((2, 3, 1), "float32"))
+    assert layer.trainable_weights == [] and len(layer.non_trainable_weights) == len(layer.weights) > 0
+    # No catch-all: a misspelled argument fails instead of vanishing.
+    with pytest.raises(ValueError, match="modul_size"):
+        AssemblyRNN(P, N, C, modul_size=3)
+
+
 def test_pairs_reproducible_from_seed_and_explicit_pairs():
     first = AssemblyCell(16, 2, 20, seed=9).coupling_pairs
     assert first == AssemblyCell(16, 2, 20, seed=9).coupling_pairs

@@ -13,6 +13,7 @@ from keras_rnnofrnns import (
     SkewSymmetric,
     TanhDiag,
     certify,
+    find_assembly_cell,
 )
 from keras_rnnofrnns.modules import contraction_metric, sparse_contracting_blocks, spectral_radius
 
@@ -142,6 +143,29 @@ def test_certify_finds_the_cell_and_rejects_other_objects():
     )
     with pytest.raises(ValueError, match="holds 2 AssemblyCells"):
         certify(two)
+
+
+def test_find_assembly_cell_walks_nested_models_and_wrappers():
+    layer = AssemblyRNN(2, 2, 1, seed=0, return_sequences=True)
+    inner = keras.Sequential([keras.Input((3, 1)), layer])
+    # Nested model, then a wrapper (Bidirectional over a plain RNN cell).
+    outer = keras.Sequential([keras.Input((3, 1)), inner, keras.layers.Dense(2)])
+    assert find_assembly_cell(outer) is layer.cell
+    assert find_assembly_cell(layer) is layer.cell and find_assembly_cell(layer.cell) is layer.cell
+    cell = AssemblyCell(2, 2, 1, seed=1)
+    wrapped = keras.Sequential([keras.Input((3, 1)), keras.layers.Bidirectional(keras.layers.RNN(cell))])
+    # Bidirectional copies the forward layer: two cells, both found.
+    with pytest.raises(ValueError, match="holds 2 AssemblyCells"):
+        find_assembly_cell(wrapped)
+    inputs = keras.Input((3, 1))
+    shared = keras.Model(inputs, [layer(inputs), layer(inputs)])
+    assert find_assembly_cell(shared) is layer.cell  # one cell, reached twice
+    plain = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    assert find_assembly_cell(plain, missing_ok=True) is None
+    with pytest.raises(ValueError, match="holds 0 AssemblyCells"):
+        find_assembly_cell(plain)
+    with pytest.raises(ValueError, match="received Dense"):
+        find_assembly_cell(keras.layers.Dense(2), missing_ok=True)
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
@@ -314,8 +338,10 @@ def test_new_arguments_checked_by_the_fast_layer_and_edge_values_accepted():
 
 
 def test_wrong_input_rank_raises():
-    with pytest.raises(ValueError, match="rank 3"):
-        AssemblyRNN(2, 2, 1, seed=0)(np.zeros((2, 3), "float32"))
+    # The layer's InputSpec: Keras names the layer and both ranks.
+    with pytest.raises(ValueError, match="expected ndim=3, found ndim=2") as e:
+        AssemblyRNN(2, 2, 1, seed=0, name="assembly")(np.zeros((2, 3), "float32"))
+    assert "layer 'assembly'" in str(e.value) and "(2, 3)" in str(e.value)
     with pytest.raises(ValueError, match="AssemblyCell"):
         keras.layers.RNN(AssemblyCell(2, 2, 1, seed=0))(np.zeros((2, 3, 4, 1), "float32"))
     with pytest.raises(ValueError, match="scan_unroll"):

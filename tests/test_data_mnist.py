@@ -6,7 +6,6 @@ synthetic idx files written to tmp_path.
 """
 
 import dataclasses
-import doctest
 import gzip
 import os
 import struct
@@ -70,17 +69,6 @@ def _write_folder(folder, n_train=5, n_test=3, gz=False, seed=0):
     for key, array in arrays.items():
         _write(folder / NAMES[key], _idx_bytes(array), gz)
     return arrays
-
-
-@pytest.fixture(scope="module")
-def mnist_dir():
-    folder = os.environ.get("MNIST_DIR")
-    if not folder:
-        pytest.skip(
-            "MNIST_DIR is not set; point it at the folder holding the four "
-            "MNIST idx files (e.g. ../shared/data/mnist) to run this test."
-        )
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -198,13 +186,6 @@ def test_permuted_uses_one_permutation_for_train_and_test(full, mnist_dir):
     np.testing.assert_array_equal(data.y_train, full.y_train[:n_train])
     np.testing.assert_array_equal(data.y_test, full.y_test[:n_test])
     assert not np.array_equal(data.x_train, x_train)
-
-
-def test_docstring_examples_run(mnist_dir, monkeypatch):
-    monkeypatch.setenv("MNIST_DIR", mnist_dir)
-    result = doctest.testmod(mnist, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted >= 8
-    assert result.failed == 0
 
 
 # --------------------------------------------------------------------------

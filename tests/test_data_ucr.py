@@ -5,7 +5,6 @@ variable and are skipped when it is unset. Everything else uses small files
 written to tmp_path, and a fake aeon module where aeon is needed.
 """
 
-import doctest
 import gzip
 import json
 import os
@@ -810,12 +809,6 @@ def test_japanese_vowels_unequal(ucr_dir):
 # --------------------------------------------------------------------------
 # Module hygiene.
 # --------------------------------------------------------------------------
-
-
-def test_docstring_examples_run():
-    result = doctest.testmod(ucr, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted >= 5
-    assert result.failed == 0
 
 
 def test_module_imports_only_numpy_and_stdlib():

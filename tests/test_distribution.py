@@ -6,7 +6,6 @@ a data-parallel fit must give the weights of a single-device fit with the
 same global batch. The rest runs in-process on the one device pytest has.
 """
 
-import doctest
 import os
 import subprocess
 import sys
@@ -16,7 +15,6 @@ import keras
 import numpy as np
 import pytest
 
-from keras_rnnofrnns import distribution as distribution_module
 from keras_rnnofrnns import sequence_classifier
 from keras_rnnofrnns.distribution import (
     DATA_PARALLEL_BACKENDS,
@@ -219,8 +217,3 @@ def test_even_split_accepts_batches_that_divide_among_the_devices():
 def test_even_split_rejects_batches_that_do_not(batch_size, example_counts, argument):
     with pytest.raises(ValueError, match=f"Invalid `{argument}`"):
         check_even_split(["cpu:0", "cpu:1"], batch_size, example_counts)
-
-
-def test_docstring_examples_run():
-    result = doctest.testmod(distribution_module, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0

@@ -7,7 +7,6 @@ tests are skipped without it.
 """
 
 import csv
-import doctest
 import json
 import os
 import runpy
@@ -21,8 +20,6 @@ from keras_rnnofrnns.experiments import (
     RECORD_KEYS,
     Protocol,
     ResumedEarlyStopping,
-    callbacks,
-    figures,
     main,
     records,
     render_table,
@@ -75,11 +72,9 @@ class EpochsSeen(keras.callbacks.Callback):
 
 
 @pytest.fixture(scope="module")
-def finished_runs(tmp_path_factory):
+def finished_runs(tmp_path_factory, mnist_dir):
     """One finished sMNIST and one finished psMNIST invocation, run through the scripts."""
-    path = os.environ.get("MNIST_DIR")
-    if not path:
-        pytest.skip("MNIST_DIR is not set (CI sets it to ../shared/data/mnist)")
+    path = mnist_dir
     monkeypatch = pytest.MonkeyPatch()
     out = tmp_path_factory.mktemp("runs")
     try:
@@ -130,7 +125,7 @@ def test_smnist_script_writes_record_model_figure_and_summary(finished_runs):
 
 
 def test_psmnist_records_its_permutation_and_skips_finished_runs(
-    finished_runs, monkeypatch, capsys
+    finished_runs, mnist_dir, monkeypatch, capsys
 ):
     folder = finished_runs / "psmnist"
     path = folder / "psmnist_scn-30_C1_seed0.json"
@@ -139,15 +134,15 @@ def test_psmnist_records_its_permutation_and_skips_finished_runs(
     assert record["task"] == "psmnist" and record["permutation_seed"] == 3
     assert record["config"]["row_wise"] is True and record["epochs_run"] == 1
     before = path.read_bytes()
-    argv = _tiny(folder, os.environ["MNIST_DIR"], "--method", "scn-30", "--epochs", "1",
+    argv = _tiny(folder, mnist_dir, "--method", "scn-30", "--epochs", "1",
                  "--permutation-seed", "3")  # fmt: skip
     (again,) = main("psmnist", argv)
     assert "skipped" in capsys.readouterr().out
     assert again["date"] == record["date"] and path.read_bytes() == before
 
 
-def test_rerun_with_other_settings_is_refused(finished_runs):
-    argv = _tiny(finished_runs / "psmnist", os.environ["MNIST_DIR"], "--method", "scn-30",
+def test_rerun_with_other_settings_is_refused(finished_runs, mnist_dir):
+    argv = _tiny(finished_runs / "psmnist", mnist_dir, "--method", "scn-30",
                  "--epochs", "1", "--permutation-seed", "4")  # fmt: skip
     with pytest.raises(ValueError, match="other settings"):
         main("psmnist", argv)
@@ -247,12 +242,6 @@ def test_quick_mode_is_a_small_run_that_flags_override():
     assert (full.num_modules, full.module_size, full.dt, full.epochs) == (16, 32, 0.03, 200)
     assert runner.parse_protocol("smnist", ["--runs", "2"]).seeds == (0, 1)
     assert runner.parse_protocol("smnist", ["--lr-drops", ""]).lr_drops == ()
-
-
-@pytest.mark.parametrize("module", [callbacks, figures, records, runner, table])
-def test_docstring_examples(module):
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS, globs=vars(module).copy())
-    assert result.failed == 0 and result.attempted > 0
 
 
 def test_summary_statistics_are_over_seeds():

@@ -48,11 +48,9 @@ class Killed(BaseException):
 
 
 @pytest.fixture(scope="module")
-def data_dir():
-    path = os.environ.get("MNIST_DIR")
-    if not path:
-        pytest.skip("MNIST_DIR is not set (CI sets it to ../shared/data/mnist)")
-    return path
+def data_dir(mnist_dir):
+    # The shared fixture under the name the fault tests pass to the runner.
+    return mnist_dir
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ initial state and the Python-loop path (`unroll=True`), on the current backend.
 """
 
 import itertools
+import warnings
 
 import keras
 import numpy as np
@@ -307,11 +308,21 @@ def test_benchmark_harness_runs_and_its_reference_is_the_model(tmp_path):
         assert row["ms_per_step"] > 0 and row["vs_simple_rnn"] > 0 and row["vs_reference"] > 0
 
 
-def test_jit_compile_auto_does_not_pick_xla_on_tensorflow():
-    # keras.ops.scan's TensorFlow loop is not XLA-compilable; Keras turns XLA
-    # on for jit_compile="auto" on GPU machines unless a layer opts out.
+def test_jit_compile_true_falls_back_without_xla_on_tensorflow():
+    # keras.ops.scan's TensorFlow loop is not XLA-compilable, so the layer
+    # opts out (supports_jit). jit_compile="auto" never picks XLA on a CPU
+    # machine, so only jit_compile=True shows the opt-out everywhere: Keras
+    # then warns and compiles without XLA. JAX keeps jit_compile=True (XLA is
+    # its only compiler); PyTorch keeps it too (torch.compile).
     layer = AssemblyRNN(P, N, C, seed=0)
-    assert layer.supports_jit == (keras.backend.backend() != "tensorflow")
+    on_tensorflow = keras.backend.backend() == "tensorflow"
+    assert layer.supports_jit == (not on_tensorflow)
     model = keras.Sequential([keras.Input((STEPS, FEATURES)), layer, keras.layers.Dense(2)])
-    model.compile(optimizer="adam", loss="mse", jit_compile="auto")
-    model.train_on_batch(sequences(), np.zeros((BATCH, 2), "float32"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.compile(optimizer="adam", loss="mse", jit_compile=True)
+    fell_back = ["Proceeding with `jit_compile=False`" in str(w.message) for w in caught]
+    assert any(fell_back) == on_tensorflow
+    assert model.jit_compile is (not on_tensorflow)
+    loss = model.train_on_batch(sequences(), np.zeros((BATCH, 2), "float32"))
+    assert np.isfinite(loss)

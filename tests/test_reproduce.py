@@ -7,7 +7,6 @@ every backend; the one test that starts worker processes runs on JAX only
 tests are skipped without MNIST_DIR.
 """
 
-import doctest
 import filecmp
 import io
 import json
@@ -65,11 +64,9 @@ def _train(config, output, data_dir, *callbacks):
 
 
 @pytest.fixture(scope="module")
-def stretch(tmp_path_factory):
+def stretch(tmp_path_factory, mnist_dir):
     """A folder with one run stopped by the time budget after its first epoch."""
-    data_dir = os.environ.get("MNIST_DIR")
-    if not data_dir:
-        pytest.skip("MNIST_DIR is not set (CI sets it to ../shared/data/mnist)")
+    data_dir = mnist_dir
     folder = tmp_path_factory.mktemp("results")
     # A deadline already past: the first epoch always runs, no second one.
     record = _train(CONFIG, folder, data_dir, StopBeforeDeadline(time.time()))
@@ -248,12 +245,6 @@ def test_launcher_stops_workers_after_the_grace_period(tmp_path, capsys):
     assert reproduce.run_state(str(tmp_path), Configuration("smnist", "scn-3", 1, 0))[1] == (
         "not run"
     )
-
-
-@pytest.mark.parametrize("module", [reproduce])
-def test_docstring_examples(module):
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS, globs=vars(module).copy())
-    assert result.failed == 0 and result.attempted > 0
 
 
 @pytest.mark.parametrize("command", ["table", "status", "pack"])

@@ -8,7 +8,6 @@ ones on every backend, and two of them still make two series in the plot.
 """
 
 import ast
-import doctest
 import importlib
 import importlib.util
 import json
@@ -26,8 +25,6 @@ from keras_rnnofrnns.tuning import (
     make_tuner,
     markdown_table,
 )
-from keras_rnnofrnns.tuning import hypermodel as hypermodel_module
-from keras_rnnofrnns.tuning import search as search_module
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -164,13 +161,6 @@ def test_make_tuner_gives_each_tuner_its_budget(name, tmp_path):
         assert tuner.oracle.max_trials == 3
     with pytest.raises(ValueError, match="`tuner`"):
         make_tuner("grid", hypermodel, directory=tmp_path)
-
-
-def test_docstring_examples_run(mnist_dir):
-    # load_task's example reads MNIST from MNIST_DIR, which mnist_dir checks.
-    for module in (hypermodel_module, search_module):
-        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-        assert result.attempted > 0 and result.failed == 0, module.__name__
 
 
 # --------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from keras_rnnofrnns.cells.assembly_cell import (
     MODULE_WEIGHTS,
     AssemblyCell,
     RecurrenceOperators,
+    find_assembly_cell,
 )
 from keras_rnnofrnns.cells.assembly_rnn import AssemblyRNN
 
@@ -18,4 +19,5 @@ __all__ = [
     "INTEGRATORS",
     "MODULE_WEIGHTS",
     "RecurrenceOperators",
+    "find_assembly_cell",
 ]

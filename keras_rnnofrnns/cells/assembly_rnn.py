@@ -40,7 +40,9 @@ class AssemblyRNN(keras.layers.RNN):
     On TensorFlow the layer cannot be compiled with XLA (`keras.ops.scan`'s
     while loop there has no maximum number of iterations): it sets
     `supports_jit = False`, so `compile(jit_compile="auto")` leaves XLA off,
-    and `jit_compile=True` fails.
+    and `compile(jit_compile=True)` warns ("Model doesn't support
+    `jit_compile=True`. Proceeding with `jit_compile=False`.") and trains
+    without XLA, with the model's `jit_compile` set to False.
 
     Args:
         num_modules, module_size, coupling_blocks, module_weights, density,
@@ -76,6 +78,30 @@ class AssemblyRNN(keras.layers.RNN):
         num_modules,
         module_size,
         coupling_blocks,
+        module_weights="tanh_diag",
+        density=0.03,
+        dt=0.03,
+        tau=1.0,
+        activation="tanh",
+        integrator="euler",
+        gate=None,
+        gate_bounds=(1e-5, 0.2),
+        coupling_step="fixed",
+        seed=None,
+        use_bias=True,
+        kernel_initializer=None,
+        bias_initializer="zeros",
+        module_initializer=None,
+        coupling_initializer=None,
+        gate_kernel_initializer=None,
+        gate_bias_initializer=None,
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        module_regularizer=None,
+        coupling_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        coupling_constraint=None,
         return_sequences=False,
         return_state=False,
         go_backwards=False,
@@ -85,16 +111,39 @@ class AssemblyRNN(keras.layers.RNN):
         scan_unroll=1,
         **kwargs,
     ):
-        base_keys = ("name", "dtype", "trainable", "autocast", "input_shape")
-        base = {k: kwargs.pop(k) for k in base_keys if k in kwargs}
         cell = AssemblyCell(
             num_modules,
             module_size,
             coupling_blocks,
-            dtype=base.get("dtype"),
-            trainable=base.get("trainable", True),
+            module_weights=module_weights,
+            density=density,
+            dt=dt,
+            tau=tau,
+            activation=activation,
+            integrator=integrator,
+            gate=gate,
+            gate_bounds=gate_bounds,
+            coupling_step=coupling_step,
+            seed=seed,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            bias_initializer=bias_initializer,
+            module_initializer=module_initializer,
+            coupling_initializer=coupling_initializer,
+            gate_kernel_initializer=gate_kernel_initializer,
+            gate_bias_initializer=gate_bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer,
+            module_regularizer=module_regularizer,
+            coupling_regularizer=coupling_regularizer,
+            kernel_constraint=kernel_constraint,
+            bias_constraint=bias_constraint,
+            coupling_constraint=coupling_constraint,
+            # The cell's weights follow the layer's dtype policy and
+            # trainability, as in keras.layers.SimpleRNN.
+            dtype=kwargs.get("dtype", None),
+            trainable=kwargs.get("trainable", True),
             name="assembly_cell",
-            **kwargs,
         )
         super().__init__(
             cell,
@@ -104,21 +153,16 @@ class AssemblyRNN(keras.layers.RNN):
             stateful=stateful,
             unroll=unroll,
             zero_output_for_mask=zero_output_for_mask,
-            **base,
+            **kwargs,
         )
+        # Checked by Layer.__call__ before build, so a sequence of the wrong
+        # rank fails with Keras's own message naming this layer.
+        self.input_spec = keras.layers.InputSpec(ndim=3)
         self.scan_unroll = check_int("scan_unroll", scan_unroll, 1)
         # keras.ops.scan's TensorFlow while loop sets no maximum number of
         # iterations, which XLA needs: tell compile(jit_compile="auto"), which
         # turns XLA on for TensorFlow on GPU machines, to leave it off.
         self.supports_jit = keras.backend.backend() != "tensorflow"
-
-    def build(self, sequences_shape, initial_state_shape=None):
-        if len(sequences_shape) != 3:
-            raise ValueError(
-                f"Invalid input for AssemblyRNN: received shape {tuple(sequences_shape)}; "
-                "expected rank 3, (batch, time, features)."
-            )
-        super().build(sequences_shape, initial_state_shape)
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
         cell = self.cell
@@ -194,6 +238,125 @@ class AssemblyRNN(keras.layers.RNN):
 
         xs = inputs if mask is None else (inputs, mask)
         return ops.scan(body, x0, xs, unroll=self.scan_unroll)
+
+    # The cell's hyperparameters, read-only, as keras.layers.SimpleRNN
+    # exposes its cell's.
+
+    @property
+    def num_modules(self):
+        return self.cell.num_modules
+
+    @property
+    def module_size(self):
+        return self.cell.module_size
+
+    @property
+    def units(self):
+        return self.cell.units
+
+    @property
+    def coupling_pairs(self):
+        return self.cell.coupling_pairs
+
+    @property
+    def module_weights(self):
+        return self.cell.module_weights
+
+    @property
+    def density(self):
+        return self.cell.density
+
+    @property
+    def dt(self):
+        return self.cell.dt
+
+    @property
+    def tau(self):
+        return self.cell.tau
+
+    @property
+    def step_size(self):
+        return self.cell.step_size
+
+    @property
+    def activation(self):
+        return self.cell.activation
+
+    @property
+    def integrator(self):
+        return self.cell.integrator
+
+    @property
+    def gate(self):
+        return self.cell.gate
+
+    @property
+    def gate_bounds(self):
+        return self.cell.gate_bounds
+
+    @property
+    def coupling_step(self):
+        return self.cell.coupling_step
+
+    @property
+    def seed(self):
+        return self.cell.seed
+
+    @property
+    def use_bias(self):
+        return self.cell.use_bias
+
+    @property
+    def kernel_initializer(self):
+        return self.cell.kernel_initializer
+
+    @property
+    def bias_initializer(self):
+        return self.cell.bias_initializer
+
+    @property
+    def module_initializer(self):
+        return self.cell.module_initializer
+
+    @property
+    def coupling_initializer(self):
+        return self.cell.coupling.kernel_initializer
+
+    @property
+    def gate_kernel_initializer(self):
+        return self.cell.gate_kernel_initializer
+
+    @property
+    def gate_bias_initializer(self):
+        return self.cell.gate_bias_initializer
+
+    @property
+    def kernel_regularizer(self):
+        return self.cell.kernel_regularizer
+
+    @property
+    def bias_regularizer(self):
+        return self.cell.bias_regularizer
+
+    @property
+    def module_regularizer(self):
+        return self.cell.module_regularizer
+
+    @property
+    def coupling_regularizer(self):
+        return self.cell.coupling.kernel_regularizer
+
+    @property
+    def kernel_constraint(self):
+        return self.cell.kernel_constraint
+
+    @property
+    def bias_constraint(self):
+        return self.cell.bias_constraint
+
+    @property
+    def coupling_constraint(self):
+        return self.cell.coupling.kernel_constraint
 
     def get_config(self):
         config = {

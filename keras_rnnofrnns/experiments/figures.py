@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 from keras_rnnofrnns.experiments.storage import atomic_write
-from keras_rnnofrnns.stability.certificate import _find_cell
+from keras_rnnofrnns.cells.assembly_cell import find_assembly_cell
 
 
 def _pyplot():
@@ -58,7 +58,7 @@ def plot_assembly(cell_or_model, path, title=None):
     True
     """
     plt = _pyplot()
-    cell = _find_cell(cell_or_model)
+    cell = find_assembly_cell(cell_or_model)
     recurrent = cell.module_matrix() + cell.coupling_matrix()
     blocks = coupling_blocks(cell)
     scale = float(np.max(np.abs(recurrent))) or 1.0

@@ -64,7 +64,7 @@ from keras_rnnofrnns.experiments.records import (
 from keras_rnnofrnns.experiments.resume import best_epoch, resume_state
 from keras_rnnofrnns.distribution import check_even_split, data_parallel_scope, describe_devices
 from keras_rnnofrnns.models import METHODS, OPTIMIZERS, PAPER_METHODS, sequence_classifier
-from keras_rnnofrnns.cells.assembly_cell import AssemblyCell
+from keras_rnnofrnns.cells.assembly_cell import find_assembly_cell
 from keras_rnnofrnns.stability.certificate import certify
 
 # Task name -> whether the pixels are permuted.
@@ -619,7 +619,11 @@ def train_run(protocol, data, method, coupling_blocks, seed, callbacks=()):
     # results/ is committed. Atomically, and never over the backup's copy,
     # so a kill here leaves the run to finish again from its backup.
     storage.save_model(model, run.model_path, include_optimizer=False)
-    certificate = certificate_entry(model) if _has_assembly(model) else None
+    certificate = (
+        certificate_entry(model)
+        if find_assembly_cell(model, missing_ok=True) is not None
+        else None
+    )
     diverged = not weights_finite(model)
     if diverged:
         print(f"{run.name}: diverged (non-finite weights); not certified, no figure")
@@ -659,10 +663,6 @@ def train_run(protocol, data, method, coupling_blocks, seed, callbacks=()):
         + f"; record {run.record_path}"
     )
     return record
-
-
-def _has_assembly(model):
-    return any(isinstance(getattr(layer, "cell", None), AssemblyCell) for layer in model.layers)
 
 
 def run_protocol(protocol, callbacks=()):

@@ -28,6 +28,7 @@ import time
 import numpy as np
 
 from keras_rnnofrnns._checks import check_choice, check_int
+from keras_rnnofrnns.cells.assembly_cell import find_assembly_cell
 from keras_rnnofrnns.coupling.topology import max_coupling_blocks
 from keras_rnnofrnns.data.ucr import load_ucr
 from keras_rnnofrnns.experiments.callbacks import StopBeforeDeadline
@@ -37,7 +38,7 @@ from keras_rnnofrnns.experiments.records import (
     load_records,
     write_summary,
 )
-from keras_rnnofrnns.experiments.runner import Protocol, _has_assembly, train_run
+from keras_rnnofrnns.experiments.runner import Protocol, train_run
 from keras_rnnofrnns.experiments.storage import atomic_write_text
 from keras_rnnofrnns.models import BASELINES, METHODS, baseline_classifier
 
@@ -230,7 +231,7 @@ class TimeSeriesProtocol(Protocol):
 
     def draw_figures(self, model, stem, title, rows):
         paths = [plot_learning_curve(rows, stem + "_curve.png", title=title)]
-        if _has_assembly(model):
+        if find_assembly_cell(model, missing_ok=True) is not None:
             paths.append(plot_assembly(model, stem + ".png", title=f"{title} (best epoch)"))
         return paths
 

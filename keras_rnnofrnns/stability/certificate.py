@@ -2,11 +2,10 @@
 
 import dataclasses
 
-import keras
 import numpy as np
 from keras import ops
 
-from keras_rnnofrnns.cells.assembly_cell import AssemblyCell
+from keras_rnnofrnns.cells.assembly_cell import find_assembly_cell
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -82,28 +81,6 @@ class Certificate:
         return "\n".join(lines)
 
 
-def _find_cell(obj):
-    if isinstance(obj, AssemblyCell):
-        return obj
-    if isinstance(getattr(obj, "cell", None), AssemblyCell):
-        return obj.cell
-    if isinstance(obj, keras.Model):
-        cells = []
-        for layer in obj._flatten_layers(include_self=False):
-            if isinstance(layer, AssemblyCell):
-                cells.append(layer)
-        if len(cells) == 1:
-            return cells[0]
-        raise ValueError(
-            f"Invalid `cell_or_model`: the model {obj.name!r} holds {len(cells)} "
-            "AssemblyCells; expected exactly one (certify each `layer.cell` instead)."
-        )
-    raise ValueError(
-        f"Invalid `cell_or_model`: received {type(obj).__name__}; expected an "
-        "AssemblyCell, a recurrent layer wrapping one, or a model holding one."
-    )
-
-
 def _sym_max_eig(matrix):
     return float(np.linalg.eigvalsh(0.5 * (matrix + matrix.T))[-1])
 
@@ -146,7 +123,7 @@ def certify(cell_or_model):
     >>> certify(layer).certified
     True
     """
-    cell = _find_cell(cell_or_model)
+    cell = find_assembly_cell(cell_or_model)
     if not cell.built:
         raise ValueError(
             "Invalid `cell_or_model`: the AssemblyCell is not built yet; call the "
