@@ -27,7 +27,7 @@ def mnist_dir():
     # Session-scoped so that module-scoped fixtures can read the data once.
     path = os.environ.get("MNIST_DIR")
     if not path:
-        pytest.skip("MNIST_DIR is not set (CI sets it to ../shared/data/mnist)")
+        pytest.skip("MNIST_DIR is not set (.ci/run sets it)")
     return path
 
 
@@ -36,7 +36,7 @@ def ucr_dir():
     # Session-scoped so that module-scoped fixtures can read a data set once.
     path = os.environ.get("UCR_DIR")
     if not path:
-        pytest.skip("UCR_DIR is not set (CI sets it to ../shared/data/ucr)")
+        pytest.skip("UCR_DIR is not set (.ci/run sets it)")
     return path
 
 

@@ -2,7 +2,7 @@
 
 It shares no code with the package: the effective W and L, the gated steps,
 the learned coupling step and the Cayley factor are rebuilt here from the
-variables by explicit loops, following the issue's arithmetic:
+variables by explicit loops, following the documented arithmetic:
 
 - Euler: `x' = x + Delta (-x + W phi(x) + L x + u K + b)`;
 - Cayley: `x' = Q [(1 - Delta) x + Delta (W phi(x) + u K + b)]` with

@@ -1,4 +1,4 @@
-"""Tests for keras_rnnofrnns.tuning and examples/tune.py (issue 4).
+"""Tests for keras_rnnofrnns.tuning and examples/tune.py.
 
 The search tests run real KerasTuner searches on a tiny subset of MNIST (a
 2 x 4 assembly, 64 training examples, one epoch) through the example's

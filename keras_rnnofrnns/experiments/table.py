@@ -8,7 +8,7 @@ from keras_rnnofrnns.experiments.runner import TASKS
 from keras_rnnofrnns.models import METHODS
 
 # Table 1 of the paper (test accuracy in %, mean ± std over three runs), copied
-# from /work/shared/paper/adaptive-stable-assemblies.md. Keys: method ->
+# from the paper (De Caro, Ceni, Bacciu, Gallicchio, ESANN 2025). Keys: method ->
 # (task, C) -> (mean, std); std None where the paper gives none.
 PAPER_TABLE = {
     "scn-3": {
