@@ -215,6 +215,88 @@ def test_gradients_equal_for_gates_with_mask(strategy, variant, rnn_arguments, w
     assert_same_gradients(fast, generic, **call)
 
 
+class PerStepCell(AssemblyCell):
+    """The cell as it runs without keras.layers.RNN's per-sequence hook.
+
+    Every step then rebuilds the weight-only work (structural coupling, the
+    diagonal's tanh, the Cayley solve) instead of using the prepared
+    `RecurrenceOperators`: the path a direct call of the cell takes.
+    """
+
+    def get_dropout_mask(self, step_input):
+        return None
+
+
+PER_STEP = [
+    ("tanh_diag", ("euler", None, "fixed")),
+    ("sparse", ("euler", "input_state", "fixed")),
+    ("clip_diag", ("cayley", "input", "learned")),
+    ("sparse", ("cayley", None, "fixed")),
+]
+
+
+@pytest.mark.parametrize(
+    "strategy, variant",
+    PER_STEP,
+    ids=[f"{s}-{VARIANT_IDS[VARIANTS.index(v)]}" for s, v in PER_STEP],
+)
+def test_prepared_sequence_equals_per_step_cell(strategy, variant):
+    # Inside keras.layers.RNN the cell steps with operators prepared once per
+    # sequence; outputs and gradients must be those of the per-step work.
+    arguments = variant_arguments(strategy, *variant)
+    options = dict(return_sequences=True, go_backwards=True)
+    prepared = keras.layers.RNN(AssemblyCell(P, N, C, **arguments), **options)
+    per_step = keras.layers.RNN(PerStepCell(P, N, C, **arguments), **options)
+    prepared.build(sequences().shape)
+    per_step.build(sequences().shape)
+    perturb_trainable(prepared, per_step, seed=1)
+    assert_same_gradients(prepared, per_step, mask=MASK)
+
+
+@pytest.mark.parametrize("layer_kind", ["generic", "fast"])
+def test_weight_work_runs_once_per_sequence_and_never_outlives_it(layer_kind):
+    cell = AssemblyCell(P, N, C, integrator="cayley", gate="input", seed=4)
+    layer = keras.layers.RNN(cell) if layer_kind == "generic" else AssemblyRNN(
+        P, N, C, integrator="cayley", gate="input", seed=4
+    )
+    cell = layer.cell
+    layer(sequences())
+    calls = []
+    prepare = cell.recurrence_operators
+
+    def counting(*args, **kwargs):
+        calls.append(args)
+        return prepare(*args, **kwargs)
+
+    cell.recurrence_operators = counting
+    layer(sequences())
+    assert len(calls) == 1, f"{len(calls)} preparations for one sequence of {STEPS} steps"
+    # New weights after the sequence: a direct call must see them, not the
+    # operators prepared for the finished sequence.
+    cell.bias.assign(np.linspace(-2, 2, P * N).astype("float32"))
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(BATCH, P * N)).astype("float32")
+    u = rng.normal(size=(BATCH, FEATURES)).astype("float32")
+    reference = reference_sequence(cell, u[:, None], initial_state=x)[:, 0]
+    np.testing.assert_allclose(to_numpy(cell(u, [x])[0]), reference, rtol=1e-4, atol=1e-5)
+    assert len(calls) == 1
+
+
+def test_stacked_cells_equal_the_layers_in_sequence():
+    # keras.layers.RNN prepares each cell of a StackedRNNCells, and runs the
+    # first step of each once before its loop to find the next one's inputs.
+    inputs = sequences()
+    stacked = keras.layers.RNN(
+        keras.layers.StackedRNNCells([AssemblyCell(P, N, C, seed=4), AssemblyCell(P, N, C, seed=5)]),
+        return_sequences=True,
+    )
+    first = keras.layers.RNN(AssemblyCell(P, N, C, seed=4), return_sequences=True)
+    second = keras.layers.RNN(AssemblyCell(P, N, C, seed=5), return_sequences=True)
+    np.testing.assert_allclose(
+        to_numpy(stacked(inputs)), to_numpy(second(first(inputs))), rtol=1e-5, atol=1e-6
+    )
+
+
 @pytest.mark.parametrize("integrator", ["euler", "cayley"])
 def test_fast_step_matches_cell_call_for_integrators_and_gates(integrator):
     # Both layouts on every backend: JAX's loop runs batch-major only. A batch

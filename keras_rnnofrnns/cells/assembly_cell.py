@@ -25,6 +25,18 @@ from keras_rnnofrnns.modules.sparse_combo import (
     sparse_contracting_blocks,
 )
 
+try:
+    # keras.layers.RNN gives cells that are DropoutRNNCells a per-sequence
+    # lifecycle: it calls get_dropout_mask() once before its loop and
+    # reset_dropout_mask() after it. Keras does not export the class; without
+    # it the cell still computes the same results, rebuilding its operators
+    # at every step.
+    from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell as _SequenceHooks
+except ImportError:  # pragma: no cover - depends on the Keras version
+
+    class _SequenceHooks:
+        pass
+
 MODULE_WEIGHTS = ("tanh_diag", "clip_diag", "sparse")
 INTEGRATORS = ("euler", "cayley")
 GATES = (None, "input", "input_state")
@@ -94,9 +106,39 @@ class RecurrenceOperators(typing.NamedTuple):
     integrator: str
     feature_major: bool
 
+    def to_feature_major(self):
+        """The same operators for states (H, batch) and inputs (input_dim, batch)."""
+        if self.feature_major:
+            return self
+
+        def column(vector):
+            return None if vector is None else ops.expand_dims(vector, 1)
+
+        def transposed(matrix):
+            return None if matrix is None else ops.transpose(matrix)
+
+        # The sparse blocks (p, N, N) act on (p, N, batch) views unchanged.
+        diagonal = len(self.module.shape) == 1
+        return self._replace(
+            transition=ops.transpose(self.transition),
+            module=column(self.module) if diagonal else self.module,
+            kernel=ops.transpose(self.kernel),
+            bias=column(self.bias),
+            gate_kernel=transposed(self.gate_kernel),
+            gate_bias=column(self.gate_bias),
+            gate_state=column(self.gate_state),
+            feature_major=True,
+        )
+
+
+class _OperatorSlot:
+    """Holds the operators of the sequence in flight, out of Keras's tracking."""
+
+    operators = None
+
 
 @keras.saving.register_keras_serializable(package="keras_rnnofrnns")
-class AssemblyCell(keras.layers.Layer):
+class AssemblyCell(keras.layers.Layer, _SequenceHooks):
     """Cell of a contracting assembly of RNN modules (an "RNN of RNNs").
 
     The state x of size H = `num_modules * module_size` is p modules of N
@@ -145,9 +187,14 @@ class AssemblyCell(keras.layers.Layer):
       Kozachkov et al. 2022); the coupling is skew in the diagonal metric P
       in which those blocks contract.
 
-    Use it inside `keras.layers.RNN`; `AssemblyRNN` is the same model with a
-    faster sequence-level loop (with `"cayley"` this cell solves an H x H
-    system at every step; `AssemblyRNN` once per sequence).
+    Use it inside `keras.layers.RNN`. Before its loop over time,
+    `keras.layers.RNN` lets the cell prepare for the sequence (the hooks of
+    Keras's dropout cells, `get_dropout_mask` / `reset_dropout_mask`): the
+    cell then computes what depends on the weights alone once (the coupling,
+    the tanh of the diagonal, the Cayley factor: `recurrence_operators()`),
+    and each step is `fast_step()`. Called on its own, outside an RNN loop,
+    the cell computes everything at each call, with the same results.
+    `AssemblyRNN` is the same model with a leaner sequence-level loop.
 
     Args:
         num_modules: p >= 1, the number of modules.
@@ -310,6 +357,11 @@ class AssemblyCell(keras.layers.Layer):
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
         self.bias_constraint = keras.constraints.get(bias_constraint)
 
+        # keras.layers.RNN's dropout-cell hooks, with no dropout: the hooks
+        # serve only to hoist the weight-only work out of the steps.
+        self.dropout = 0.0
+        self.recurrent_dropout = 0.0
+        self._sequence = _OperatorSlot()
         metric = None
         self._sparse_blocks = None
         if self.module_weights == "sparse":
@@ -511,9 +563,37 @@ class AssemblyCell(keras.layers.Layer):
             return delta
         return ops.repeat(delta, self.module_size, axis=0 if feature_major else -1)
 
+    # -- the per-sequence lifecycle keras.layers.RNN drives -----------------
+
+    def get_dropout_mask(self, step_input):
+        """Prepares the cell for one sequence; `keras.layers.RNN` calls it first.
+
+        Computes `recurrence_operators()` once, so that every step of the
+        sequence reuses them. Keras's RNN layer calls this hook of its
+        dropout cells before its loop and `reset_dropout_mask()` after it;
+        this cell has no dropout, so there is no mask to return.
+
+        Args:
+            step_input: the first step's inputs (unused but for the hook's
+                signature).
+
+        Returns:
+            None.
+        """
+        self._sequence.operators = self.recurrence_operators(self.compute_dtype)
+        return None
+
+    def reset_dropout_mask(self):
+        """Ends the sequence: the next call recomputes the weight-only work."""
+        self._sequence.operators = None
+
     def call(self, inputs, states, training=False):
         self._check_inputs(inputs)
         x = states[0] if isinstance(states, (list, tuple)) else states
+        operators = self._sequence.operators
+        if operators is not None:
+            x_next = self.fast_step(operators, x, ops.cast(inputs, x.dtype))
+            return x_next, [x_next]
         module = self._module_parameter(x.dtype)
         forcing = self._module_term(self.activation(x), module) + self.input_drive(inputs)
         step = (
@@ -524,8 +604,8 @@ class AssemblyCell(keras.layers.Layer):
         if self.integrator == "euler":
             x_next = x + step * (forcing - x + self.coupling(x))
         else:
-            # Q at every step: keras.layers.RNN calls the cell once per step;
-            # AssemblyRNN computes Q once per sequence.
+            # Only when called outside an RNN loop: inside one, Q comes from
+            # the operators prepared for the sequence.
             q = self.cayley_operator(x.dtype)
             x_next = ops.matmul(x + step * (forcing - x), ops.transpose(q))
         return x_next, [x_next]
@@ -553,52 +633,46 @@ class AssemblyCell(keras.layers.Layer):
         gated = self.gate is not None
         # Without a gate the step h is folded into the weights once.
         scale = 1.0 if gated else h
-        eye = ops.eye(self.units, dtype=dtype)
         if self.integrator == "cayley":
-            q = self.cayley_operator(dtype)
-            transition = q if feature_major else ops.transpose(q)
+            transition = ops.transpose(self.cayley_operator(dtype))
         else:
-            coupling = self.coupling.coupling_operator(dtype)
-            if not feature_major:
-                coupling = ops.transpose(coupling)
+            coupling = ops.transpose(self.coupling.coupling_operator(dtype))
+            eye = ops.eye(self.units, dtype=dtype)
             if gated:
                 transition = coupling - eye
             else:
                 transition = (1.0 - h) * eye + ops.cast(h, dtype) * coupling
-        module = scale * self._module_parameter(dtype)
-        kernel = scale * ops.cast(self.input_kernel, dtype)
-        bias = None if self.bias is None else scale * ops.cast(self.bias, dtype)
-        gate_kernel = gate_bias = gate_state = None
-        if gated:
-            gate_kernel = ops.cast(self.gate_kernel, dtype)
-            gate_bias = ops.cast(self.gate_bias, dtype)
-            if self.gate_state is not None:
-                gate_state = ops.cast(self.gate_state, dtype)
-        if feature_major:
-            kernel = ops.transpose(kernel)
-            bias = None if bias is None else ops.expand_dims(bias, 1)
-            if self.module_weights != "sparse":
-                module = ops.expand_dims(module, 1)
-            if gated:
-                gate_kernel = ops.transpose(gate_kernel)
-                gate_bias = ops.expand_dims(gate_bias, 1)
-                if gate_state is not None:
-                    gate_state = ops.expand_dims(gate_state, 1)
         low, high = self.gate_bounds
-        return RecurrenceOperators(
+        operators = RecurrenceOperators(
             transition=transition,
-            module=module,
-            kernel=kernel,
-            bias=bias,
+            module=scale * self._module_parameter(dtype),
+            kernel=scale * ops.cast(self.input_kernel, dtype),
+            bias=None if self.bias is None else scale * ops.cast(self.bias, dtype),
             keep=1.0 - h,
-            gate_kernel=gate_kernel,
-            gate_bias=gate_bias,
-            gate_state=gate_state,
+            gate_kernel=self._cast_weight(self.gate_kernel, dtype),
+            gate_bias=self._cast_weight(self.gate_bias, dtype),
+            gate_state=self._cast_weight(self.gate_state, dtype),
             gate_low=low,
             gate_span=high - low,
             integrator=self.integrator,
-            feature_major=feature_major,
+            feature_major=False,
         )
+        return operators.to_feature_major() if feature_major else operators
+
+    def sequence_operators(self):
+        """The operators prepared for the sequence in flight, else new ones.
+
+        Inside `keras.layers.RNN` (see `get_dropout_mask`) these are the
+        operators computed before the loop; otherwise
+        `recurrence_operators()`. Batch-major, in the compute dtype.
+        """
+        if self._sequence.operators is not None:
+            return self._sequence.operators
+        return self.recurrence_operators(self.compute_dtype)
+
+    @staticmethod
+    def _cast_weight(weight, dtype):
+        return None if weight is None else ops.cast(weight, dtype)
 
     def fast_step(self, operators, x, inputs):
         """One step from `recurrence_operators()`: x_{t+1} from x_t and u_t."""

@@ -13,18 +13,16 @@ class AssemblyRNN(keras.layers.RNN):
     Same model, arguments and results as
     `keras.layers.RNN(AssemblyCell(...))` (the tests hold them equal, outputs
     and gradients), with a loop that does per step only what the recurrence
-    needs. `keras.layers.RNN` calls the cell once per time step, so a cell
-    must rebuild everything that depends on the weights alone (the coupling
-    from its parameters and metric, the tanh of the diagonal) at every one of
-    the 784 steps of an MNIST sequence. This layer computes once per call
-    the H x H transition (`(1 - h) I + h L^T` for Euler, the Cayley factor
-    `Q^T` with `integrator="cayley"`: one H x H solve per call), the scaled
-    module weights and the scaled input kernel and bias (see
-    `RecurrenceOperators`), after which a step is one H x H matmul, the
-    input term, the gate's input projection if there is a gate, the
-    activation and the module term (an elementwise product for diagonal
-    modules, p small N x N products for sparse ones, never a dense H x H
-    one).
+    needs. Both compute once per call what depends on the weights alone (see
+    `RecurrenceOperators`): the H x H transition (`(1 - h) I + h L^T` for
+    Euler, the Cayley factor `Q^T` with `integrator="cayley"`: one H x H
+    solve per call), the scaled module weights and the scaled input kernel
+    and bias; a step is then one H x H matmul, the input term, the gate's
+    input projection if there is a gate, the activation and the module term
+    (an elementwise product for diagonal modules, p small N x N products for
+    sparse ones, never a dense H x H one). This layer also spares the
+    per-step `Layer.__call__` of the cell and chooses the state layout that
+    is fastest on each backend.
 
     The input term stays inside the step: precomputing it for all steps
     would write and read a (time, batch, H) tensor forward and backward,
@@ -172,7 +170,11 @@ class AssemblyRNN(keras.layers.RNN):
         # step faster on PyTorch and TensorFlow; XLA picks its own layouts and
         # runs the diagonal step faster batch-major.
         feature_major = keras.backend.backend() != "jax"
-        operators = cell.recurrence_operators(dtype, feature_major)
+        # keras.layers.RNN.call has just prepared the cell for this sequence:
+        # reuse its operators rather than compute them twice.
+        operators = cell.sequence_operators()
+        if feature_major:
+            operators = operators.to_feature_major()
         # Time-major, so each step reads a contiguous slice. The inputs have
         # far fewer features than the state, so this transpose is cheap.
         time_major = (1, 2, 0) if feature_major else (1, 0, 2)
