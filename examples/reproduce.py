@@ -1,4 +1,4 @@
-"""Reproduce the paper's Table 1 on a GPU, resumably (also in stretches of GPU time).
+"""Reproduce the paper's Table 1 on a GPU, resumably (also in stretches of limited time).
 
     python examples/reproduce.py status        # the order and the state of every run
     python examples/reproduce.py --parallel 4
@@ -7,13 +7,18 @@
     python examples/reproduce.py table         # rewrites docs/reproduction.md
     python examples/reproduce.py --help
 
-docs/reproduction.md says how to run it on a GPU machine. All the code is
-in `keras_rnnofrnns.experiments.reproduce`.
+docs/reproduction.md says how to run it on a GPU machine. The code is in the
+repository's `tools/reproduce/` (not part of the installed package), over the
+public API of `keras_rnnofrnns.experiments`.
 """
 
+import os
 import sys
 
-from keras_rnnofrnns.experiments.reproduce import main
+# `tools/` ships with the repository, not the wheel: import it from this checkout.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from tools.reproduce.cli import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,12 +1,18 @@
-"""Shared test settings: quiet Keras, fixed seeds, the MNIST and UCR folders."""
+"""Shared test settings: quiet Keras, fixed seeds, the MNIST and UCR folders, tiny runs."""
 
 import ast
+import io
 import os
 import sys
+import tarfile
+import time
 
 import keras
 import numpy as np
 import pytest
+
+from keras_rnnofrnns.experiments import Configuration, Protocol, StopBeforeDeadline, train_run
+from keras_rnnofrnns.experiments.runner import load_task_data
 
 keras.config.disable_interactive_logging()
 
@@ -109,3 +115,70 @@ def assert_imports_only_numpy_and_stdlib(module):
             top_level.add(node.module.split(".")[0])
     assert top_level - {"__future__", "numpy"} <= set(sys.stdlib_module_names)
     assert "numpy" in top_level
+
+
+# A run small enough for every backend: a 2 x 4 assembly, 64 train and 64
+# test images of the real MNIST read row-wise as 28 steps, 2 epochs.
+TINY_RUN = dict(
+    num_modules=2,
+    module_size=4,
+    epochs=2,
+    batch_size=32,
+    limit_train=64,
+    limit_test=64,
+    row_wise=True,
+    verbose=0,
+)
+TINY_RUN_FLAGS = [
+    "--modules", "2", "--units", "4", "--coupling-blocks", "1", "--epochs", "2",
+    "--batch-size", "32", "--limit-train", "64", "--limit-test", "64", "--row-wise",
+    "--verbose", "0",
+]  # fmt: skip
+TINY_CONFIG = Configuration("smnist", "adadiag-tanh", 1, 0)
+
+
+def train_tiny(config, output, data_dir, *callbacks):
+    """Trains `config` in-process with `TINY_RUN` into `output`; returns its record."""
+    protocol = Protocol.create(
+        config.task,
+        methods=(config.method,),
+        coupling_blocks=(config.coupling_blocks,),
+        seeds=(config.seed,),
+        output=str(output),
+        data_dir=data_dir,
+        **TINY_RUN,
+    )
+    data = load_task_data(protocol)
+    return train_run(protocol, data, config.method, 1, config.seed, list(callbacks))
+
+
+def epochs_seen():
+    """A callback that lists the epochs it sees begin, and that list."""
+    epochs = []
+    callback = keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: epochs.append(e))
+    return callback, epochs
+
+
+def tiny_archive(path, name, data=b"{}"):
+    """Writes a `.tar.gz` at `path` holding one member `name`; returns the path."""
+    with tarfile.open(path, "w:gz") as tar:
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def stretch(tmp_path_factory, mnist_dir):
+    """A folder with `TINY_CONFIG` stopped by a time budget after its first epoch.
+
+    Session-scoped so that the tests of every module that resumes, packs or
+    reports it share one training; they copy the folder before changing it.
+
+    Returns:
+        `(folder, record, data_dir)`.
+    """
+    folder = tmp_path_factory.mktemp("results")
+    # A deadline already past: the first epoch always runs, no second one.
+    record = train_tiny(TINY_CONFIG, folder, mnist_dir, StopBeforeDeadline(time.time()))
+    return folder, record, mnist_dir

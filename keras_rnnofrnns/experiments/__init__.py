@@ -17,8 +17,6 @@ from keras_rnnofrnns.experiments.records import (
     summarize,
     write_summary,
 )
-from keras_rnnofrnns.experiments.reproduce import main as reproduce_main
-from keras_rnnofrnns.experiments.reproduce import reproduction_order
 from keras_rnnofrnns.experiments.runner import (
     PAPER_DEFAULTS,
     QUICK_DEFAULTS,
@@ -30,10 +28,12 @@ from keras_rnnofrnns.experiments.runner import (
     run_protocol,
     train_run,
 )
+from keras_rnnofrnns.experiments.runs import Configuration, run_state
 from keras_rnnofrnns.experiments.table import PAPER_TABLE, render_table
 from keras_rnnofrnns.experiments.table import main as table_main
 
 __all__ = [
+    "Configuration",
     "EpochTimer",
     "PAPER_DEFAULTS",
     "PAPER_TABLE",
@@ -49,9 +49,8 @@ __all__ = [
     "parse_protocol",
     "plot_assembly",
     "render_table",
-    "reproduce_main",
-    "reproduction_order",
     "run_protocol",
+    "run_state",
     "summarize",
     "table_main",
     "train_run",

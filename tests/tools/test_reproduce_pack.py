@@ -1,0 +1,72 @@
+"""tools/reproduce/pack.py: runs carried in an archive, checked before anything is replaced."""
+
+import filecmp
+import json
+import os
+import shutil
+import tarfile
+
+import pytest
+from conftest import TINY_CONFIG, epochs_seen, tiny_archive, train_tiny
+
+from keras_rnnofrnns.experiments import Configuration, run_state
+from tools.reproduce import document, pack
+
+
+def test_pack_carries_a_run_elsewhere_and_it_resumes_there(stretch, tmp_path):
+    folder, before, data_dir = stretch
+    archive = tmp_path / "results.tar.gz"
+    assert pack.pack(str(folder), str(archive)) == os.path.getsize(archive)
+    with tarfile.open(archive) as tar:
+        members = sorted(tar.getnames())
+    assert f"{TINY_CONFIG.name}.json" in members and f"{TINY_CONFIG.name}.csv" in members
+    assert f"{TINY_CONFIG.name}_backup/latest.weights.h5" in members
+    assert members == sorted(pack.run_files(str(folder), TINY_CONFIG.name))
+
+    there = tmp_path / "there"
+    assert pack.unpack(str(archive), str(there)) == [TINY_CONFIG.name]
+    with open(there / "summary.json") as f:
+        assert json.load(f)["groups"] == []  # Rewritten: no finished run yet.
+    for member in members:
+        assert filecmp.cmp(folder / member, there / member, shallow=False), member
+    seen, epochs = epochs_seen()
+    record = train_tiny(TINY_CONFIG, there, data_dir, seen)
+    assert epochs == [1]  # Epoch 0 is not trained again.
+    assert record["finished"] and record["history"]["epoch"] == [0, 1]
+    assert record["history"]["loss"][0] == before["history"]["loss"][0]
+    assert [s["from_epoch"] for s in record["sessions"]] == [0, 1]
+    assert (there / f"{TINY_CONFIG.name}.keras").exists()
+    assert not (there / f"{TINY_CONFIG.name}_backup").exists()
+
+    # Unpacking the older archive over the finished run is refused.
+    with pytest.raises(ValueError, match="1 epochs of smnist_adadiag-tanh_C1_seed0"):
+        pack.unpack(str(archive), str(there))
+    assert run_state(str(there), TINY_CONFIG)[1] == "finished"
+
+    configs = [TINY_CONFIG, Configuration("psmnist", "scn-3", 1, 0)]
+    text = document.render_document(str(there), configs)
+    assert "1 of 2 runs finished, 0 in progress, 1 not run." in text
+    assert f"| 1 | `{TINY_CONFIG.name}` | finished, all epochs |" in text
+    assert "| 2 | `psmnist_scn-3_C1_seed0` | not run | – |" in text
+    assert f"{100 * record['test_accuracy']:.2f} ± 0.00 (n=1) [1]" in text
+    assert "2 x 4 assembly" in text  # The footnote on our tiny setup.
+    assert text.count("not run") >= 16  # Table 1's own cells, our column.
+
+
+@pytest.mark.parametrize("member", ["../escape.json", "/abs.json", "notes.txt"])
+def test_unpack_accepts_run_files_only(tmp_path, member):
+    with pytest.raises(ValueError, match="expected only run files"):
+        pack.unpack(tiny_archive(tmp_path / "bad.tar.gz", member), str(tmp_path / "r"))
+    assert not (tmp_path / "escape.json").exists()
+
+
+def test_unpack_checks_every_run_is_complete_before_deleting(stretch, tmp_path):
+    folder, _, _ = stretch
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    before = sorted(p.name for p in copy.rglob("*"))
+    record = (folder / f"{TINY_CONFIG.name}.json").read_bytes()
+    archive = tiny_archive(tmp_path / "short.tar.gz", f"{TINY_CONFIG.name}.json", record)
+    with pytest.raises(ValueError, match=r"lacks .*\.csv.*latest\.weights\.h5"):
+        pack.unpack(archive, str(copy), force=True)
+    assert sorted(p.name for p in copy.rglob("*")) == before
