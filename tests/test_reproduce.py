@@ -21,7 +21,7 @@ import pytest
 
 from keras_rnnofrnns.experiments import StopBeforeDeadline, reproduce
 from keras_rnnofrnns.experiments.reproduce import Configuration
-from keras_rnnofrnns.experiments.runner import Protocol, load_task_data, train_run
+from keras_rnnofrnns.experiments.runner import Protocol, train_run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = dict(
@@ -59,7 +59,7 @@ def _train(config, output, data_dir, *callbacks):
         data_dir=data_dir,
         **TINY,
     )
-    data = load_task_data(protocol)
+    data = protocol.load_data()
     return train_run(protocol, data, config.method, 1, config.seed, list(callbacks))
 
 

@@ -55,7 +55,6 @@ from keras_rnnofrnns.experiments.runner import (
     VALIDATION_NOTE,
     Protocol,
     add_protocol_arguments,
-    load_task_data,
     protocol_settings,
     train_run,
 )
@@ -204,7 +203,7 @@ def worker_main(job):
     callbacks = [] if job["deadline"] is None else [StopBeforeDeadline(job["deadline"])]
     return train_run(
         protocol,
-        load_task_data(protocol),
+        protocol.load_data(),
         protocol.methods[0],
         protocol.coupling_blocks[0],
         protocol.seeds[0],
@@ -220,7 +219,7 @@ def _protocol(config, settings):
     settings = dict(settings)
     if settings.get("lr_drops") is not None:
         settings["lr_drops"] = tuple(settings["lr_drops"])
-    if not TASKS[config.task]:
+    if not TASKS[config.task].permuted:
         # No permutation: keep sMNIST records comparable with examples/smnist.py's.
         settings["permutation_seed"] = 0
     return Protocol.create(
