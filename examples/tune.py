@@ -25,7 +25,8 @@ import argparse
 from keras_rnnofrnns import METHODS
 from keras_rnnofrnns._checks import check_int
 from keras_rnnofrnns.distribution import data_parallel_scope
-from keras_rnnofrnns.tuning import TASKS, TUNERS, AssemblyHyperModel, load_task, run_search
+from keras_rnnofrnns.data import TASKS, load_task
+from keras_rnnofrnns.tuning import TUNERS, AssemblyHyperModel, run_search
 from keras_rnnofrnns.tuning.search import check_search_settings
 
 

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from keras_rnnofrnns.experiments import Configuration, Protocol, StopBeforeDeadline, train_run
-from keras_rnnofrnns.experiments.runner import load_task_data
 
 keras.config.disable_interactive_logging()
 
@@ -148,7 +147,7 @@ def train_tiny(config, output, data_dir, *callbacks):
         data_dir=data_dir,
         **TINY_RUN,
     )
-    data = load_task_data(protocol)
+    data = protocol.load_data()
     return train_run(protocol, data, config.method, 1, config.seed, list(callbacks))
 
 

@@ -18,6 +18,7 @@ MODULES = [
     "keras_rnnofrnns.constraints.skew",
     "keras_rnnofrnns.coupling.skew_coupling",
     "keras_rnnofrnns.data.mnist",
+    "keras_rnnofrnns.data.tasks",
     "keras_rnnofrnns.data.ucr",
     "keras_rnnofrnns.distribution",
     "keras_rnnofrnns.experiments.callbacks",
@@ -26,6 +27,7 @@ MODULES = [
     "keras_rnnofrnns.experiments.resume",
     "keras_rnnofrnns.experiments.runner",
     "keras_rnnofrnns.experiments.runs",
+    "keras_rnnofrnns.experiments.settings",
     "keras_rnnofrnns.experiments.storage",
     "keras_rnnofrnns.experiments.table",
     "keras_rnnofrnns.experiments.timeseries",
@@ -39,6 +41,7 @@ MODULES = [
 # the data is (the `mnist_dir` fixture skips otherwise).
 NEEDS_MNIST = {
     "keras_rnnofrnns.data.mnist",
+    "keras_rnnofrnns.data.tasks",
     "keras_rnnofrnns.tuning.hypermodel",
     "keras_rnnofrnns.tuning.search",
 }

@@ -55,7 +55,7 @@ def data_dir(mnist_dir):
 
 @pytest.fixture(scope="module")
 def data(data_dir):
-    return runner.load_task_data(runner.Protocol.create("smnist", data_dir=data_dir, **TINY))
+    return runner.Protocol.create("smnist", data_dir=data_dir, **TINY).load_data()
 
 
 def _train(folder, data, data_dir, epochs=2, **settings):
@@ -99,7 +99,7 @@ def assert_consistent(folder, data, epochs):
     model.compile(
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"]
     )
-    _, _, x_test, y_test, _ = data
+    x_test, y_test = data.x_test, data.y_test
     scores = model.evaluate(x_test, y_test, batch_size=16, verbose=0, return_dict=True)
     assert scores["accuracy"] == pytest.approx(record["test_accuracy"], abs=1e-6)
     assert not [n for n in os.listdir(folder) if storage.is_temporary(n)]

@@ -24,6 +24,7 @@ from keras_rnnofrnns.tuning import (
     coupling_density,
     make_tuner,
     markdown_table,
+    run_search,
 )
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -313,3 +314,9 @@ def test_command_line_errors_come_before_any_data_is_read(
     assert exit_info.value.code == 2
     error = capsys.readouterr().err
     assert "usage:" in error and f"Invalid `{flag[2:].replace('-', '_')}`" in error
+
+
+def test_search_refuses_data_that_is_not_a_task(tmp_path):
+    hypermodel = AssemblyHyperModel(2, 4, sequence_length=28)
+    with pytest.raises(ValueError, match=r"Invalid `data`: received data=.*expected the TaskData"):
+        run_search(hypermodel, ([[0.0]], [0]), directory=str(tmp_path))

@@ -29,6 +29,7 @@ import numpy as np
 from ._files import read_maybe_gzipped
 
 __all__ = [
+    "IMAGE_SIDE",
     "MNIST_FILES",
     "SEQUENCE_LENGTH",
     "SequentialMNIST",
@@ -40,7 +41,8 @@ __all__ = [
 #: Number of time steps of one sequence: 28 x 28 pixels.
 SEQUENCE_LENGTH = 784
 
-_IMAGE_SIDE = 28
+#: Side of an MNIST image in pixels.
+IMAGE_SIDE = 28
 _NUM_CLASSES = 10
 
 #: Canonical idx file names (each may also be present with a ``.gz`` suffix).
@@ -236,10 +238,10 @@ def _read_split(folder: str, images_name: str, labels_name: str):
     labels_path = _find_file(folder, labels_name)
     images = read_idx(images_path)
     labels = read_idx(labels_path)
-    if images.ndim != 3 or images.shape[1:] != (_IMAGE_SIDE, _IMAGE_SIDE):
+    if images.ndim != 3 or images.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
         raise ValueError(
             f"MNIST image file {images_path!r} holds an array of shape "
-            f"{images.shape}; expected (n, {_IMAGE_SIDE}, {_IMAGE_SIDE}) "
+            f"{images.shape}; expected (n, {IMAGE_SIDE}, {IMAGE_SIDE}) "
             f"(magic 0x{_IMAGES_MAGIC:08x}). The file is corrupt or not an "
             "MNIST image file."
         )
@@ -368,7 +370,7 @@ def _load_from_tfds():
         images, labels = splits[split]
         # tfds gives (n, 28, 28, 1) uint8 images and int64 labels.
         images = np.asarray(images, dtype=np.uint8).reshape(
-            -1, _IMAGE_SIDE, _IMAGE_SIDE
+            -1, IMAGE_SIDE, IMAGE_SIDE
         )
         labels = np.asarray(labels).reshape(-1)
         _check_labels(labels, f"tensorflow-datasets mnist/{split}")

@@ -1,5 +1,8 @@
 """The paper's sMNIST / psMNIST experiments: protocol, run records, figures, table.
 
+The protocol's settings are declared once, in `SETTINGS`; the task list and
+the data loading live in `keras_rnnofrnns.data` (`TASKS`, `load_task`).
+
 `examples/smnist.py`, `examples/psmnist.py` and `examples/table.py` are thin
 fronts over `main`, `table_main` and the functions below. matplotlib is only
 imported when a figure is drawn.
@@ -17,10 +20,8 @@ from keras_rnnofrnns.experiments.records import (
     summarize,
     write_summary,
 )
+from keras_rnnofrnns.data.tasks import TASKS
 from keras_rnnofrnns.experiments.runner import (
-    PAPER_DEFAULTS,
-    QUICK_DEFAULTS,
-    TASKS,
     Protocol,
     build_parser,
     main,
@@ -29,6 +30,13 @@ from keras_rnnofrnns.experiments.runner import (
     train_run,
 )
 from keras_rnnofrnns.experiments.runs import Configuration, run_state
+from keras_rnnofrnns.experiments.settings import (
+    PAPER_DEFAULTS,
+    PROTOCOL_KEYS,
+    QUICK_DEFAULTS,
+    SETTINGS,
+    Setting,
+)
 from keras_rnnofrnns.experiments.table import PAPER_TABLE, render_table
 from keras_rnnofrnns.experiments.table import main as table_main
 
@@ -37,10 +45,13 @@ __all__ = [
     "EpochTimer",
     "PAPER_DEFAULTS",
     "PAPER_TABLE",
+    "PROTOCOL_KEYS",
     "Protocol",
     "QUICK_DEFAULTS",
     "RECORD_KEYS",
     "ResumedEarlyStopping",
+    "SETTINGS",
+    "Setting",
     "StopBeforeDeadline",
     "TASKS",
     "build_parser",

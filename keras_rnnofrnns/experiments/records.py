@@ -19,6 +19,7 @@ import warnings
 
 import keras
 
+from keras_rnnofrnns.experiments.settings import PROTOCOL_KEYS
 from keras_rnnofrnns.experiments.storage import atomic_write_text
 
 # Keys every record holds (more may be present).
@@ -46,24 +47,6 @@ RECORD_KEYS = (
     "command",
     "date",
     "validation_split_note",
-)
-
-# Settings that make two runs comparable: runs are averaged together only
-# when all of these agree.
-PROTOCOL_KEYS = (
-    "num_modules",
-    "module_size",
-    "dt",
-    "epochs",
-    "batch_size",
-    "learning_rate",
-    "optimizer",
-    "lr_drops",
-    "patience",
-    "limit_train",
-    "limit_test",
-    "row_wise",
-    "permutation_seed",
 )
 
 SUMMARY_FILE = "summary.json"

@@ -34,7 +34,6 @@ group of runs in the folder.
 """
 
 import argparse
-import dataclasses
 import functools
 import os
 import shutil
@@ -43,14 +42,12 @@ import zipfile
 import keras
 import numpy as np
 
-from keras_rnnofrnns._checks import check_choice, check_int, check_positive_float, check_seed
-from keras_rnnofrnns.coupling.topology import max_coupling_blocks
-from keras_rnnofrnns.data.mnist import load_sequential_mnist
+from keras_rnnofrnns._checks import check_choice, check_int
+from keras_rnnofrnns.data.tasks import TASKS, load_task
 from keras_rnnofrnns.experiments.callbacks import EpochTimer, ResumedEarlyStopping
 from keras_rnnofrnns.experiments.figures import plot_assembly
 from keras_rnnofrnns.experiments import storage
 from keras_rnnofrnns.experiments.records import (
-    PROTOCOL_KEYS,
     csv_text,
     environment,
     format_summary,
@@ -62,50 +59,19 @@ from keras_rnnofrnns.experiments.records import (
     write_summary,
 )
 from keras_rnnofrnns.experiments.resume import best_epoch, resume_state
+from keras_rnnofrnns.experiments.settings import (
+    PAPER_DEFAULTS,
+    QUICK_DEFAULTS,
+    SETTINGS,
+    check_settings,
+    protocol_fields,
+    settings_from_args,
+    table_text,
+)
 from keras_rnnofrnns.distribution import check_even_split, data_parallel_scope, describe_devices
-from keras_rnnofrnns.models import METHODS, OPTIMIZERS, PAPER_METHODS, sequence_classifier
+from keras_rnnofrnns.models import METHODS, sequence_classifier
 from keras_rnnofrnns.cells.assembly_cell import find_assembly_cell
 from keras_rnnofrnns.stability.certificate import certify
-
-# Task name -> whether the pixels are permuted.
-TASKS = {"smnist": False, "psmnist": True}
-
-# The paper's Table 1 protocol. The paper gives neither the optimizer, the
-# learning rate, the batch size, the learning-rate schedule nor the early
-# stopping patience: those defaults are ours.
-PAPER_DEFAULTS = {
-    "methods": PAPER_METHODS,
-    "coupling_blocks": (5, 20),
-    "seeds": (0, 1, 2),
-    "num_modules": 16,
-    "module_size": 32,
-    "dt": 0.03,
-    "epochs": 200,
-    "batch_size": 128,
-    "learning_rate": 1e-3,
-    "optimizer": "adam",
-    "lr_drops": (80, 150),
-    "patience": 20,
-    "limit_train": None,
-    "limit_test": None,
-}
-
-# --quick: one small run that learns within minutes on a laptop CPU. Measured
-# with JAX on 2 shared CPU cores: 55 % (sMNIST) and 38 % (psMNIST) best test
-# accuracy on the first 1000 test images after 3 epochs, about a minute each.
-# Any flag given explicitly overrides these.
-QUICK_DEFAULTS = {
-    **PAPER_DEFAULTS,
-    "methods": ("adadiag-tanh",),
-    "coupling_blocks": (5,),
-    "seeds": (0,),
-    "num_modules": 4,
-    "module_size": 16,
-    "epochs": 3,
-    "learning_rate": 1e-2,
-    "limit_train": 4000,
-    "limit_test": 1000,
-}
 
 VALIDATION_NOTE = (
     "As in the paper, the test split is the validation data: early stopping and "
@@ -113,67 +79,29 @@ VALIDATION_NOTE = (
     "the best validation (= test) accuracy over the epochs."
 )
 
-_IMAGE_SIDE = 28
 # The certificate's reason for a model whose training diverged.
 DIVERGED = "non-finite weights"
 
 
-@dataclasses.dataclass(frozen=True)
+@protocol_fields(SETTINGS)
 class Protocol:
     """The settings of one invocation: a task and the grid of runs to make on it.
 
     Build it with `Protocol.create` (which checks every value) or from the
-    command line with `parse_protocol`.
+    command line with `parse_protocol`. Besides the attributes below it has
+    one attribute per setting of `SETTINGS`
+    (`keras_rnnofrnns.experiments.settings`), named, defaulting to the
+    paper's value and described there.
 
     Attributes:
         task: `"smnist"` or `"psmnist"`.
-        methods: keys of `keras_rnnofrnns.METHODS`.
-        coupling_blocks: values of C, each from 0 to p(p-1)/2.
-        seeds: one run per seed (model initialisation, coupled pairs, sparse
-            modules and the shuffling of the training data).
-        num_modules, module_size, dt: the assembly.
-        epochs: the most epochs per run.
-        batch_size, learning_rate, optimizer: the training.
-        lr_drops: epochs at which the learning rate is multiplied by 0.1.
-        patience: epochs without a new best validation accuracy before early
-            stopping; 0 turns early stopping off.
-        limit_train, limit_test: keep only the first examples of each split,
-            or None for all.
-        row_wise: read each image as 28 steps of 28 pixels instead of 784
-            steps of one pixel (a speed option, not the paper's task).
-        permutation_seed: seed of the psMNIST pixel permutation.
-        data_dir: MNIST folder, or None for the `MNIST_DIR` variable.
         output: the results folder.
         quick: whether the quick defaults were used.
-        data_parallel: train data-parallel over all local devices
-            (`keras_rnnofrnns.distribution.data_parallel_scope`; JAX and
-            TensorFlow). It does not change results beyond float rounding,
-            so it is not part of a run's config.
-        verbose: `fit` verbosity (0, 1 progress bar, 2 one line per epoch).
     """
 
     task: str
-    methods: tuple
-    coupling_blocks: tuple
-    seeds: tuple
-    num_modules: int
-    module_size: int
-    dt: float
-    epochs: int
-    batch_size: int
-    learning_rate: float
-    optimizer: str
-    lr_drops: tuple
-    patience: int
-    limit_train: int = None
-    limit_test: int = None
-    row_wise: bool = False
-    permutation_seed: int = 0
-    data_dir: str = None
     output: str = None
     quick: bool = False
-    verbose: int = 1
-    data_parallel: bool = False
 
     @classmethod
     def create(cls, task, quick=False, **settings):
@@ -204,29 +132,7 @@ class Protocol:
         return tuple(METHODS)
 
     def _check(self):
-        for method in self.methods:
-            check_choice("method", method, self.method_names())
-        check_int("num_modules", self.num_modules, 1)
-        check_int("module_size", self.module_size, 1)
-        for blocks in self.coupling_blocks:
-            check_int("coupling_blocks", blocks, 0, max_coupling_blocks(self.num_modules))
-        for seed in self.seeds:
-            check_seed("seed", seed)
-        check_positive_float("dt", self.dt)
-        check_int("epochs", self.epochs, 1)
-        check_int("batch_size", self.batch_size, 1)
-        check_positive_float("learning_rate", self.learning_rate)
-        check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        for epoch in self.lr_drops:
-            check_int("lr_drops", epoch, 1)
-        check_int("patience", self.patience, 0)
-        for name in ("limit_train", "limit_test"):
-            if getattr(self, name) is not None:
-                check_int(name, getattr(self, name), 1)
-        check_int("permutation_seed", self.permutation_seed, 0)
-        check_choice("verbose", self.verbose, (0, 1, 2))
-        check_choice("row_wise", self.row_wise, (False, True))
-        check_choice("data_parallel", self.data_parallel, (False, True))
+        check_settings(self)
         if not self.methods or not self.coupling_blocks or not self.seeds:
             raise ValueError(
                 "Invalid protocol: received no method, C or seed to run "
@@ -235,8 +141,15 @@ class Protocol:
             )
 
     def load_data(self):
-        """The train and test arrays: `(x_train, y_train, x_test, y_test, source)`."""
-        return load_task_data(self)
+        """The task's train and test arrays, a `keras_rnnofrnns.data.TaskData`."""
+        return load_task(
+            self.task,
+            self.data_dir,
+            permutation_seed=self.permutation_seed,
+            limit_train=self.limit_train,
+            limit_test=self.limit_test,
+            row_wise=self.row_wise,
+        )
 
     def num_classes(self, data):
         """The number of classes of the task (10 digits)."""
@@ -244,7 +157,6 @@ class Protocol:
 
     def build_model(self, method, coupling_blocks, seed, data):
         """The compiled classifier of one run on `data` (see `sequence_classifier`)."""
-        x_train = data[0]
         return sequence_classifier(
             method,
             num_modules=self.num_modules,
@@ -252,8 +164,8 @@ class Protocol:
             coupling_blocks=coupling_blocks,
             dt=self.dt,
             seed=seed,
-            sequence_length=x_train.shape[1],
-            input_dim=x_train.shape[2],
+            sequence_length=data.x_train.shape[1],
+            input_dim=data.x_train.shape[2],
             num_classes=self.num_classes(data),
             learning_rate=self.learning_rate,
             optimizer=self.optimizer,
@@ -264,9 +176,11 @@ class Protocol:
         return [plot_assembly(model, stem + ".png", title=f"{title} (best epoch)")]
 
     def run_config(self):
-        """The settings stored in each record's `config` (those that make runs comparable)."""
-        config = {key: getattr(self, key) for key in PROTOCOL_KEYS}
-        config["lr_drops"] = list(self.lr_drops)
+        """The settings stored in each record's `config`: the recorded ones
+        (`Setting.recorded`) and `quick`."""
+        config = {
+            s.name: s.record_value(getattr(self, s.name)) for s in self.SETTINGS if s.recorded
+        }
         config["quick"] = self.quick
         return config
 
@@ -279,22 +193,6 @@ def step_decay(epoch, learning_rate=None, *, initial, drops):
     [1.0, 1.0, 0.1, 0.1, 0.010000000000000002]
     """
     return float(initial * 0.1 ** sum(epoch >= drop for drop in drops))
-
-
-def load_task_data(protocol):
-    """The task's train and test arrays: `(x_train, y_train, x_test, y_test, source)`."""
-    data = load_sequential_mnist(
-        protocol.data_dir,
-        permuted=TASKS[protocol.task],
-        permutation_seed=protocol.permutation_seed,
-        limit_train=protocol.limit_train,
-        limit_test=protocol.limit_test,
-    )
-    x_train, x_test = data.x_train, data.x_test
-    if protocol.row_wise:
-        x_train = x_train.reshape(len(x_train), _IMAGE_SIDE, _IMAGE_SIDE)
-        x_test = x_test.reshape(len(x_test), _IMAGE_SIDE, _IMAGE_SIDE)
-    return x_train, data.y_train, x_test, data.y_test, data.source
 
 
 class _Run:
@@ -348,7 +246,8 @@ class _Run:
                 "csv_log": os.path.basename(self.csv_path),
             },
         }
-        if TASKS.get(protocol.task):
+        task = TASKS.get(protocol.task)
+        if task is not None and task.permuted:
             record["permutation_seed"] = protocol.permutation_seed
             record["permutation"] = (
                 f"keras_rnnofrnns.data.pixel_permutation({protocol.permutation_seed})"
@@ -520,7 +419,7 @@ def train_run(protocol, data, method, coupling_blocks, seed, callbacks=()):
 
     Args:
         protocol: a `Protocol`.
-        data: `load_task_data(protocol)`.
+        data: `protocol.load_data()`, a `keras_rnnofrnns.data.TaskData`.
         method, coupling_blocks, seed: the run.
         callbacks: extra Keras callbacks, called after the protocol's own
             ones at the end of each epoch, i.e. once the epoch is logged,
@@ -537,7 +436,8 @@ def train_run(protocol, data, method, coupling_blocks, seed, callbacks=()):
         ValueError: when the run's files cannot be resumed consistently
             (the message names the file and says what to do).
     """
-    x_train, y_train, x_test, y_test, source = data
+    x_train, y_train, x_test, y_test = data.x_train, data.y_train, data.x_test, data.y_test
+    source = data.source
     run = _Run(protocol, method, coupling_blocks, seed)
     previous, state = run.previous_record()
     if previous is not None and previous.get("finished"):
@@ -689,13 +589,10 @@ def run_protocol(protocol, callbacks=()):
     return records
 
 
-def _int_list(text):
-    return tuple(int(part) for part in text.split(",") if part.strip())
-
-
 def add_protocol_arguments(parser, permuted=True, verbose=1, coupling_blocks=None):
     """Adds the flags of the grid (methods, C, seeds) and of the protocol to `parser`.
 
+    One flag per setting of `SETTINGS`, and `--runs` beside `--seeds`.
     `examples/<task>.py` and the Table-1 launcher (`reproduce.py`) share
     them; `protocol_settings` turns the parsed flags into `Protocol.create`
     arguments.
@@ -707,81 +604,19 @@ def add_protocol_arguments(parser, permuted=True, verbose=1, coupling_blocks=Non
         coupling_blocks: the values of C that `--coupling-blocks` defaults
             to, as its help shows them (default: the paper's).
     """
-    paper = PAPER_DEFAULTS
-    coupling_blocks = coupling_blocks or paper["coupling_blocks"]
-    add = parser.add_argument
-    add(
-        "--method",
-        nargs="+",
-        choices=tuple(METHODS),
-        metavar="M",
-        help=f"methods, of {' '.join(METHODS)} (default: {' '.join(paper['methods'])})",
-    )
-    add(
-        "--coupling-blocks",
-        nargs="+",
-        type=int,
-        metavar="C",
-        help="numbers of coupling blocks C "
-        f"(default: {' '.join(map(str, coupling_blocks))})",
-    )
-    add("--modules", type=int, help=f"modules p (default: {paper['num_modules']})")
-    add("--units", type=int, help=f"units per module N (default: {paper['module_size']})")
-    add("--dt", type=float, help=f"Euler step (default: {paper['dt']})")
-    add("--epochs", type=int, help=f"most epochs per run (default: {paper['epochs']}, the paper's)")
-    add("--batch-size", type=int, help=f"(default: {paper['batch_size']})")
-    add("--learning-rate", type=float, help=f"(default: {paper['learning_rate']:g})")
-    add("--optimizer", choices=OPTIMIZERS, help=f"(default: {paper['optimizer']})")
-    add(
-        "--lr-drops",
-        type=_int_list,
-        metavar="E1,E2",
-        help="epochs at which the learning rate is multiplied by 0.1; '' for none "
-        f"(default: {','.join(map(str, paper['lr_drops']))})",
-    )
-    seeds = parser.add_mutually_exclusive_group()
-    seeds.add_argument(
-        "--seeds",
-        nargs="+",
-        type=int,
-        help=f"seeds, one run each (default: {' '.join(map(str, paper['seeds']))})",
-    )
-    seeds.add_argument("--runs", type=int, help="number of runs, seeds 0 .. runs-1")
-    add(
-        "--patience",
-        type=int,
-        help="epochs without a better validation (= test) accuracy before early "
-        f"stopping; 0 turns it off (default: {paper['patience']})",
-    )
-    add("--limit-train", type=int, help="use only the first N training sequences (default: all)")
-    add("--limit-test", type=int, help="use only the first N test sequences (default: all)")
-    add(
-        "--row-wise",
-        action="store_true",
-        help="read each image as 28 steps of 28 pixels instead of 784 steps of one "
-        "pixel: a speed option for smoke tests, not the paper's task",
-    )
-    if permuted:
-        add(
-            "--permutation-seed",
-            type=int,
-            default=0,
-            help="seed of the fixed pixel permutation (default: 0)",
-        )
-    add("--data-dir", help="folder with the four MNIST idx files (default: $MNIST_DIR)")
-    add(
-        "--data-parallel",
-        action="store_true",
-        help="train data-parallel over all local devices (JAX, TensorFlow; not torch); "
-        "--batch-size stays the global batch and must split evenly",
-    )
-    add(
-        "--verbose",
-        type=int,
-        default=verbose,
-        choices=(0, 1, 2),
-        help=f"Keras fit verbosity: 0, 1 progress bar, 2 a line per epoch (default: {verbose})",
-    )
+    for setting in SETTINGS:
+        if setting.name == "permutation_seed" and not permuted:
+            continue
+        if setting.name == "seeds":
+            seeds = parser.add_mutually_exclusive_group()
+            setting.add_argument(seeds)
+            seeds.add_argument("--runs", type=int, help="number of runs, seeds 0 .. runs-1")
+        elif setting.name == "verbose":
+            setting.add_argument(parser, str(verbose), default=verbose)
+        elif setting.name == "coupling_blocks" and coupling_blocks:
+            setting.add_argument(parser, setting.words(coupling_blocks))
+        else:
+            setting.add_argument(parser)
 
 
 def protocol_settings(args):
@@ -789,43 +624,25 @@ def protocol_settings(args):
 
     Flags left out are None, so `Protocol.create` fills in its defaults.
     """
-    seeds = args.seeds
+    settings = settings_from_args(args, SETTINGS)
     if args.runs is not None:
-        seeds = tuple(range(check_int("runs", args.runs, 1)))
-    return dict(
-        methods=None if args.method is None else tuple(args.method),
-        coupling_blocks=None if args.coupling_blocks is None else tuple(args.coupling_blocks),
-        seeds=None if seeds is None else tuple(seeds),
-        num_modules=args.modules,
-        module_size=args.units,
-        dt=args.dt,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        optimizer=args.optimizer,
-        lr_drops=args.lr_drops,
-        patience=args.patience,
-        limit_train=args.limit_train,
-        limit_test=args.limit_test,
-        row_wise=args.row_wise,
-        permutation_seed=getattr(args, "permutation_seed", 0),
-        data_dir=args.data_dir,
-        verbose=args.verbose,
-        data_parallel=args.data_parallel,
-    )
+        settings["seeds"] = tuple(range(check_int("runs", args.runs, 1)))
+    return settings
 
 
 def build_parser(task):
     """The command line of `examples/<task>.py`: the paper's grid and protocol."""
     check_choice("task", task, tuple(TASKS))
-    quick = QUICK_DEFAULTS
+    paper, quick = PAPER_DEFAULTS, QUICK_DEFAULTS
     parser = argparse.ArgumentParser(
         prog=f"{task}.py",
         description=(
             f"Train assemblies of RNN modules on {task} with the protocol of the "
-            "paper's Table 1. Without options: the full grid (4 methods x C in "
-            "{5, 20} x 3 seeds, 16 x 32 units, up to 200 epochs). The test split "
-            "is the validation data, as in the paper. Rerun the same command to "
+            "paper's Table 1. Without options: the full grid "
+            f"({len(paper['methods'])} methods x C in "
+            f"{{{', '.join(map(str, paper['coupling_blocks']))}}} x "
+            f"{len(paper['seeds'])} seeds, {table_text(SETTINGS, paper)}). The test "
+            "split is the validation data, as in the paper. Rerun the same command to "
             "resume an interrupted invocation."
         ),
     )
@@ -842,7 +659,7 @@ def build_parser(task):
             "other flags override these"
         ),
     )
-    add_protocol_arguments(parser, permuted=TASKS[task])
+    add_protocol_arguments(parser, permuted=TASKS[task].permuted)
     add("--output", help=f"results folder (default: runs/{task}, or runs/{task}-quick)")
     return parser
 

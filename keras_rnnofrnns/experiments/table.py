@@ -3,8 +3,9 @@
 import argparse
 import os
 
+from keras_rnnofrnns.data.tasks import TASKS
 from keras_rnnofrnns.experiments.records import load_records, summarize
-from keras_rnnofrnns.experiments.runner import TASKS
+from keras_rnnofrnns.experiments.settings import PAPER_DEFAULTS, SETTINGS, table_text
 from keras_rnnofrnns.models import METHODS
 
 # Table 1 of the paper (test accuracy in %, mean ± std over three runs), copied
@@ -51,38 +52,15 @@ PAPER_LABELS = {
     "vanilla-rnn": "Vanilla RNN [8], dense (paper only)",
 }
 
-TASK_LABELS = {"smnist": "sMNIST", "psmnist": "psMNIST"}
-
-# The paper's setup; a run that differs gets a footnote.
-PAPER_PROTOCOL = {
-    "num_modules": 16,
-    "module_size": 32,
-    "dt": 0.03,
-    "epochs": 200,
-    "limit_train": None,
-    "limit_test": None,
-    "row_wise": False,
-}
+TASK_LABELS = {name: task.label for name, task in TASKS.items()}
 
 NOT_RUN = "not run"
 
 
 def _deviation(protocol):
     """How a group's settings differ from the paper's, in words ('' if they do not)."""
-    parts = []
-    size = (protocol.get("num_modules"), protocol.get("module_size"))
-    if size != (PAPER_PROTOCOL["num_modules"], PAPER_PROTOCOL["module_size"]):
-        parts.append(f"{protocol.get('num_modules')} x {protocol.get('module_size')} assembly")
-    if protocol.get("dt") != PAPER_PROTOCOL["dt"]:
-        parts.append(f"dt {protocol.get('dt')}")
-    if protocol.get("epochs") != PAPER_PROTOCOL["epochs"]:
-        parts.append(f"at most {protocol.get('epochs')} epochs")
-    for key, split in (("limit_train", "train"), ("limit_test", "test")):
-        if protocol.get(key) is not None:
-            parts.append(f"first {protocol[key]} {split} sequences")
-    if protocol.get("row_wise"):
-        parts.append("row-wise (28 steps of 28 pixels)")
-    return ", ".join(parts)
+    differ = [s for s in SETTINGS if s.differs(protocol.get(s.name))]
+    return table_text(differ, protocol)
 
 
 def _percent(mean, std):
@@ -152,7 +130,7 @@ def render_table(records):
     lines.append(
         "Test accuracy in %, mean ± std over seeds (n runs); ours is the best test "
         "accuracy over the epochs, the test split being the validation data as in the "
-        "paper. Paper: Table 1 of the paper, 16 x 32 units, dt 0.03, up to 200 epochs."
+        f"paper. Paper: Table 1 of the paper, {table_text(SETTINGS, PAPER_DEFAULTS)}."
     )
     for deviation, marker in notes.items():
         lines.append(f"{marker} differs from the paper's setup: {deviation}.")

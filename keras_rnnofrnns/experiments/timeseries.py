@@ -21,15 +21,15 @@ and take the learning rate and batch of the dataset's AdaDiag row.
 """
 
 import argparse
-import dataclasses
 import os
 import time
 
 import numpy as np
 
-from keras_rnnofrnns._checks import check_choice, check_int
+from keras_rnnofrnns._checks import check_choice
 from keras_rnnofrnns.cells.assembly_cell import find_assembly_cell
 from keras_rnnofrnns.coupling.topology import max_coupling_blocks
+from keras_rnnofrnns.data.tasks import TaskData
 from keras_rnnofrnns.data.ucr import load_ucr
 from keras_rnnofrnns.experiments.callbacks import StopBeforeDeadline
 from keras_rnnofrnns.experiments.figures import plot_assembly, plot_learning_curve
@@ -39,27 +39,38 @@ from keras_rnnofrnns.experiments.records import (
     write_summary,
 )
 from keras_rnnofrnns.experiments.runner import Protocol, train_run
+from keras_rnnofrnns.experiments.settings import (
+    Setting,
+    add_setting_arguments,
+    at_least,
+    protocol_fields,
+    settings_from_args,
+    switch,
+)
 from keras_rnnofrnns.experiments.storage import atomic_write_text
 from keras_rnnofrnns.models import BASELINES, METHODS, baseline_classifier
+
+# The fixed step of every SCN row of the journal's table.
+JOURNAL_SCN_DT = 0.1
 
 # The journal's settings per dataset: for its (gated) AdaDiag and for its SCN.
 JOURNAL_SETTINGS = {
     "JapaneseVowels_eq": {
         "adadiag": dict(num_modules=16, module_size=32, coupling_blocks=20,
                         learning_rate=1e-2, batch_size=16),
-        "scn": dict(num_modules=16, module_size=32, coupling_blocks=20, dt=0.1,
+        "scn": dict(num_modules=16, module_size=32, coupling_blocks=20, dt=JOURNAL_SCN_DT,
                     learning_rate=1e-2, batch_size=16),
     },
     "Adiac": {
         "adadiag": dict(num_modules=16, module_size=32, coupling_blocks=20,
                         learning_rate=1e-2, batch_size=16),
-        "scn": dict(num_modules=16, module_size=32, coupling_blocks=20, dt=0.1,
+        "scn": dict(num_modules=16, module_size=32, coupling_blocks=20, dt=JOURNAL_SCN_DT,
                     learning_rate=1e-2, batch_size=16),
     },
     "FordA": {
         "adadiag": dict(num_modules=64, module_size=8, coupling_blocks=20,
                         learning_rate=1e-3, batch_size=128),
-        "scn": dict(num_modules=16, module_size=32, coupling_blocks=120, dt=0.1,
+        "scn": dict(num_modules=16, module_size=32, coupling_blocks=120, dt=JOURNAL_SCN_DT,
                     learning_rate=1e-3, batch_size=128),
     },
 }
@@ -68,7 +79,7 @@ JOURNAL_SETTINGS = {
 DEFAULT_SETTINGS = {
     "adadiag": dict(num_modules=16, module_size=32, coupling_blocks=20,
                     learning_rate=1e-3, batch_size=32),
-    "scn": dict(num_modules=16, module_size=32, coupling_blocks=20, dt=0.1,
+    "scn": dict(num_modules=16, module_size=32, coupling_blocks=20, dt=JOURNAL_SCN_DT,
                 learning_rate=1e-3, batch_size=32),
 }
 
@@ -105,7 +116,7 @@ TIMESERIES_DEFAULTS = {
     "optimizer": "adam",
     "lr_drops": (80, 160),
     "patience": 0,
-    "dt": 0.1,
+    "dt": JOURNAL_SCN_DT,
 }
 
 BASELINE_STATE_SIZE = 128
@@ -139,20 +150,30 @@ def dataset_settings(dataset, method):
     return settings, dataset in JOURNAL_SETTINGS
 
 
-@dataclasses.dataclass(frozen=True)
+# The settings the time-series protocol adds to `SETTINGS`.
+TIMESERIES_SETTINGS = (
+    Setting(
+        "state_size", "--state-size", BASELINE_STATE_SIZE,
+        "the state of the LSTM / GRU baselines (default: {default})",
+        at_least(1), type=int, recorded=True,
+    ),
+    Setting(
+        "pad", "--pad", False,
+        "pad unequal-length series with zeros at the end (default: refuse them); "
+        "the models then read the padding too",
+        switch, recorded=True,
+    ),
+)
+
+
+@protocol_fields(TIMESERIES_SETTINGS)
 class TimeSeriesProtocol(Protocol):
     """The protocol of one method on one UCR/UEA dataset (`task` is the dataset name).
 
-    Build it with `TimeSeriesProtocol.create`. Adds to `Protocol`:
-
-    Attributes:
-        state_size: the state of the LSTM / GRU baselines.
-        pad: pad unequal-length series with zeros at the end (see
-            `load_ucr`); the models then read the padding too.
+    Build it with `TimeSeriesProtocol.create`. Adds to `Protocol` the
+    settings of `TIMESERIES_SETTINGS`: `state_size` (the state of the LSTM /
+    GRU baselines) and `pad` (pad unequal-length series, see `load_ucr`).
     """
-
-    state_size: int = BASELINE_STATE_SIZE
-    pad: bool = False
 
     @classmethod
     def create(cls, dataset, method, **settings):
@@ -172,23 +193,18 @@ class TimeSeriesProtocol(Protocol):
             )
         base, _ = dataset_settings(dataset, method)
         coupling_blocks = base.pop("coupling_blocks")
-        values = {**TIMESERIES_DEFAULTS, **base}
-        values.update({k: v for k, v in settings.items() if v is not None})
+        given = {k: v for k, v in settings.items() if v is not None}
+        values = {**TIMESERIES_DEFAULTS, **base, **given}
         values["methods"] = (method,)
         values.setdefault("coupling_blocks", (coupling_blocks,))
         values.setdefault("output", os.path.join("runs", "timeseries"))
-        if "num_modules" in settings and "coupling_blocks" not in settings:
+        if "num_modules" in given and "coupling_blocks" not in given:
             # C from a row for other sizes would not fit: all pairs at most.
             p = values["num_modules"]
             values["coupling_blocks"] = (min(coupling_blocks, max_coupling_blocks(p)),)
         protocol = cls(task=dataset, **values)
         protocol._check()
         return protocol
-
-    def _check(self):
-        super()._check()
-        check_int("state_size", self.state_size, 1)
-        check_choice("pad", self.pad, (False, True))
 
     @property
     def validation_note(self):
@@ -209,21 +225,20 @@ class TimeSeriesProtocol(Protocol):
         source = dataset.metadata()
         if not isinstance(source["source"], str):
             source["source"] = [os.path.basename(path) for path in source["source"]]
-        return x_train, y_train, x_test, y_test, source
+        return TaskData(self.task, x_train, y_train, x_test, y_test, source)
 
     def num_classes(self, data):
-        return len(data[4]["classes"])
+        return len(data.source["classes"])
 
     def build_model(self, method, coupling_blocks, seed, data):
         if method not in BASELINES:
             return super().build_model(method, coupling_blocks, seed, data)
-        x_train = data[0]
         return baseline_classifier(
             method,
             units=self.state_size,
             seed=seed,
-            sequence_length=x_train.shape[1],
-            input_dim=x_train.shape[2],
+            sequence_length=data.x_train.shape[1],
+            input_dim=data.x_train.shape[2],
             num_classes=self.num_classes(data),
             learning_rate=self.learning_rate,
             optimizer=self.optimizer,
@@ -237,8 +252,9 @@ class TimeSeriesProtocol(Protocol):
 
     def run_config(self):
         config = super().run_config()
-        config["state_size"] = self.state_size if self.methods[0] in BASELINES else None
-        config["pad"] = self.pad
+        # Only the baselines have a state size: assemblies are not told apart by it.
+        if self.methods[0] not in BASELINES:
+            config["state_size"] = None
         return config
 
 
@@ -262,18 +278,24 @@ def run_timeseries(dataset, methods, callbacks=(), **settings):
     for protocol in protocols:
         os.makedirs(protocol.output, exist_ok=True)
         data = data or protocol.load_data()
-        for seed in protocol.seeds:
-            records.append(
-                train_run(
-                    protocol, data, protocol.methods[0], protocol.coupling_blocks[0], seed,
-                    callbacks,
+        for blocks in protocol.coupling_blocks:
+            for seed in protocol.seeds:
+                records.append(
+                    train_run(protocol, data, protocol.methods[0], blocks, seed, callbacks)
                 )
-            )
     output = protocols[0].output
     groups = write_summary(output, load_records(output))
     print(f"\nSummary of {output} (test accuracy, mean ± std over seeds):")
     print(format_summary(groups))
     return records
+
+
+# The settings the command line offers: not the MNIST-only ones.
+_FLAG_SETTINGS = tuple(
+    s for s in TimeSeriesProtocol.SETTINGS if s.name not in ("row_wise", "permutation_seed")
+)
+# Settings whose default is the dataset's row of `JOURNAL_SETTINGS`.
+_ROW_SETTINGS = ("num_modules", "module_size", "coupling_blocks", "learning_rate", "batch_size")
 
 
 def build_parser():
@@ -282,37 +304,31 @@ def build_parser():
         prog="timeseries.py",
         description=(
             "Train assemblies of RNN modules (and LSTM / GRU baselines) on a UCR/UEA "
-            "dataset with the protocol of the authors' journal follow-up: 250 epochs, "
-            "Adam, learning rate x0.1 at epochs 80 and 160, 3 seeds, evaluation on the "
-            "test split after every epoch. Rerun the same command to resume. "
+            "dataset with the protocol of the authors' journal follow-up: "
+            + _protocol_text()
+            + " Rerun the same command to resume. "
             "'timeseries.py report' writes the results table."
         ),
     )
     add = parser.add_argument
     add("--dataset", required=True, help="UCR/UEA dataset name, e.g. Adiac, FordA, "
         "JapaneseVowels_eq")
-    add("--method", nargs="+", required=True, metavar="M",
-        choices=tuple(METHODS) + tuple(BASELINES),
-        help=f"methods, of {' '.join(tuple(METHODS) + tuple(BASELINES))}")
-    add("--seeds", nargs="+", type=int, help="seeds, one run each (default: 0 1 2)")
-    add("--epochs", type=int, help="epochs per run (default: 250)")
-    add("--modules", type=int, help="modules p (default: the dataset's row)")
-    add("--units", type=int, help="units per module N (default: the dataset's row)")
-    add("--coupling-blocks", type=int, help="coupling blocks C (default: the dataset's row)")
-    add("--dt", type=float, help="fixed step (default: the dataset's SCN row, 0.1)")
-    add("--learning-rate", type=float, help="(default: the dataset's row)")
-    add("--batch-size", type=int, help="(default: the dataset's row)")
-    add("--limit-train", type=int, help="use only the first N training series")
-    add("--limit-test", type=int, help="use only the first N test series")
-    add("--pad", action="store_true",
-        help="pad unequal-length series with zeros at the end (default: refuse them)")
-    add("--data-dir", help="folder with <name>_TRAIN/_TEST files (default: $UCR_DIR)")
+    words = {s.name: s.words for s in _FLAG_SETTINGS}
+    defaults = {name: words[name](value) for name, value in TIMESERIES_DEFAULTS.items()}
+    defaults.update(dict.fromkeys(_ROW_SETTINGS, "the dataset's row"))
+    add_setting_arguments(
+        parser,
+        _FLAG_SETTINGS,
+        defaults,
+        methods=dict(
+            required=True, choices=tuple(METHODS) + tuple(BASELINES), help="methods, of {choices}"
+        ),
+        data_dir=dict(help="folder with <name>_TRAIN/_TEST files (default: $UCR_DIR)"),
+    )
     add("--output", help="results folder (default: runs/timeseries)")
     add("--time-budget", type=float, metavar="SECONDS",
         help="start no epoch that would end after this many seconds; unfinished runs "
         "resume on the next call (for time-limited or preemptible machines)")
-    add("--verbose", type=int, default=1, choices=(0, 1, 2),
-        help="Keras fit verbosity (default: 1)")
     return parser
 
 
@@ -325,31 +341,18 @@ def main(argv=None):
         return report_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
-    settings = dict(
-        seeds=None if args.seeds is None else tuple(args.seeds),
-        epochs=args.epochs,
-        num_modules=args.modules,
-        module_size=args.units,
-        coupling_blocks=None if args.coupling_blocks is None else (args.coupling_blocks,),
-        dt=args.dt,
-        learning_rate=args.learning_rate,
-        batch_size=args.batch_size,
-        limit_train=args.limit_train,
-        limit_test=args.limit_test,
-        pad=args.pad or None,
-        data_dir=args.data_dir,
-        output=args.output,
-        verbose=args.verbose,
-    )
+    settings = settings_from_args(args, _FLAG_SETTINGS)
+    methods = settings.pop("methods")
+    settings["output"] = args.output
     try:
-        for method in args.method:
+        for method in methods:
             TimeSeriesProtocol.create(args.dataset, method, **settings)
     except ValueError as exc:
         parser.error(str(exc))
     callbacks = []
     if args.time_budget is not None:
         callbacks.append(StopBeforeDeadline(time.time() + args.time_budget))
-    return run_timeseries(args.dataset, args.method, callbacks, **settings)
+    return run_timeseries(args.dataset, methods, callbacks, **settings)
 
 
 # -- the results document ------------------------------------------------------

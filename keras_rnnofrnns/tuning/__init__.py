@@ -18,16 +18,14 @@ from keras_rnnofrnns.tuning.hypermodel import (
 )
 from keras_rnnofrnns.tuning.search import (
     OBJECTIVE,
-    TASKS,
     TUNERS,
     SearchResult,
-    load_task,
     make_tuner,
     markdown_table,
     plot_accuracy_vs_density,
+    rank_trials,
     run_search,
-    summarize,
-    write_summary,
+    write_search_summary,
 )
 
 __all__ = [
@@ -36,14 +34,12 @@ __all__ = [
     "DEFAULT_LEARNING_RATE",
     "OBJECTIVE",
     "SearchResult",
-    "TASKS",
     "TUNERS",
     "coupling_density",
-    "load_task",
     "make_tuner",
     "markdown_table",
     "plot_accuracy_vs_density",
+    "rank_trials",
     "run_search",
-    "summarize",
-    "write_summary",
+    "write_search_summary",
 ]

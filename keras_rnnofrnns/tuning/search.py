@@ -3,9 +3,11 @@
 The search itself, its resumption and its checkpoints are KerasTuner's: a
 tuner made with `overwrite=False` on an existing folder reloads its oracle,
 so finished trials are not run again and an interrupted trial is retried.
-This module adds the data, the choice of tuner and the summary: a markdown
-table and `summary.json` of the best configurations, and a plot of
-validation accuracy against coupling density per module strategy.
+This module adds the choice of tuner, the checks that a resumed search
+trains on the same data (loaded with `keras_rnnofrnns.data.load_task`) the
+same way, and the summary: a markdown table and `summary.json` of the best
+configurations, and a plot of validation accuracy against coupling density
+per module strategy.
 """
 
 import dataclasses
@@ -19,9 +21,8 @@ import keras_tuner
 import numpy as np
 
 from keras_rnnofrnns._checks import check_choice, check_int, check_real, check_seed
-from keras_rnnofrnns.data.mnist import load_sequential_mnist
+from keras_rnnofrnns.data.tasks import TaskData
 from keras_rnnofrnns.experiments.records import read_json, write_json
-from keras_rnnofrnns.experiments.runner import TASKS  # Task name -> permuted.
 from keras_rnnofrnns.experiments.storage import atomic_write, atomic_write_text
 from keras_rnnofrnns.tuning.hypermodel import TUNED, coupling_density
 
@@ -50,33 +51,6 @@ _COLUMNS = (
     ("val accuracy", "val_accuracy"),
     ("test accuracy", "test_accuracy"),
 )
-
-
-def load_task(task, data_dir=None, *, limit_train=None, limit_test=None, permutation_seed=0):
-    """Loads sMNIST (`"smnist"`) or permuted sMNIST (`"psmnist"`).
-
-    Args:
-        task: a key of `TASKS`: `"smnist"` or `"psmnist"`.
-        data_dir: folder of the MNIST idx files; None uses `MNIST_DIR`.
-        limit_train, limit_test: keep only the first examples of each split.
-        permutation_seed: seed of the pixel permutation of `"psmnist"`.
-
-    Returns:
-        A `SequentialMNIST` (see `load_sequential_mnist`).
-
-    Example:
-    >>> data = load_task("psmnist", limit_train=8, limit_test=4)
-    >>> data.x_train.shape, data.permutation is not None
-    ((8, 784, 1), True)
-    """
-    check_choice("task", task, tuple(TASKS))
-    return load_sequential_mnist(
-        data_dir,
-        permuted=TASKS[task],
-        permutation_seed=permutation_seed,
-        limit_train=limit_train,
-        limit_test=limit_test,
-    )
 
 
 def make_tuner(
@@ -147,7 +121,7 @@ class SearchResult:
     Attributes:
         tuner: the `keras_tuner.Tuner`, for `get_best_models()` and friends.
         best: the summary rows of the best configurations, best first (see
-            `summarize`).
+            `rank_trials`).
         trials: the rows of every completed trial, best first.
         trials_run: trials this call ran (0 when it resumed a finished search).
         paths: the written files: `"markdown"`, `"json"` and `"plot"` (None
@@ -256,7 +230,8 @@ def run_search(
     Args:
         hypermodel: an `AssemblyHyperModel` whose `sequence_length` matches
             the data.
-        data: a `SequentialMNIST` (see `load_task`).
+        data: a `keras_rnnofrnns.data.TaskData` (see
+            `keras_rnnofrnns.data.load_task`).
         tuner: `"random"`, `"bayesian"` or `"hyperband"`.
         max_trials: total trials of the search (not of this call).
         epochs: epochs per trial (Hyperband: at most).
@@ -284,8 +259,12 @@ def run_search(
         top=top,
         seed=seed,
     )
-    permuted = data.permutation is not None
-    task = next(name for name, flag in TASKS.items() if flag == permuted)
+    if not isinstance(data, TaskData):
+        raise ValueError(
+            f"Invalid `data`: received data={data!r}; expected the TaskData of a task, "
+            "from keras_rnnofrnns.data.load_task."
+        )
+    task = data.task
     project_name = project_name or f"{task}-{tuner}"
     search = make_tuner(
         tuner,
@@ -321,7 +300,7 @@ def run_search(
         verbose=verbose,
     )
     failed = _failed_trials(search)
-    trials = summarize(search)
+    trials = rank_trials(search)
     if failed and not trials:
         raise RuntimeError(
             f"No trial of the search in {search.project_dir} completed; the "
@@ -361,7 +340,7 @@ def run_search(
         "trials_run_now": len(search.oracle.end_order) - finished_before,
     }
     folder = search.project_dir
-    paths = write_summary(folder, metadata, best, trials)
+    paths = write_search_summary(folder, metadata, best, trials)
     if verbose:
         print(markdown_table(best))
         print(f"Summary written to {folder}")
@@ -381,7 +360,7 @@ def _failed_trials(tuner):
     return [trial for trial in tuner.oracle.trials.values() if trial.status in failed]
 
 
-def summarize(tuner):
+def rank_trials(tuner):
     """One row per completed trial of `tuner`, best `val_accuracy` first.
 
     Args:
@@ -437,7 +416,7 @@ def _cell(value):
     return str(value)
 
 
-def write_summary(folder, metadata, best, trials):
+def write_search_summary(folder, metadata, best, trials):
     """Writes `summary.md`, `summary.json` and the density plot into `folder`.
 
     Returns:
@@ -469,7 +448,7 @@ def plot_accuracy_vs_density(trials, path):
     """Plots validation accuracy against coupling density, one series per method.
 
     Args:
-        trials: summary rows (see `summarize`).
+        trials: summary rows (see `rank_trials`).
         path: the PNG file to write.
     """
     # matplotlib is optional and slow to import: only when a plot is made. A

@@ -18,7 +18,6 @@ import time
 
 from keras_rnnofrnns.experiments import StopBeforeDeadline, load_records, train_run, write_summary
 from keras_rnnofrnns.experiments.records import format_summary
-from keras_rnnofrnns.experiments.runner import load_task_data
 from keras_rnnofrnns.experiments.runs import FINISHED, Configuration, run_state
 from tools import REPOSITORY
 from tools.reproduce.plan import DEFAULT_RESULTS, LOG_FOLDER, run_protocol_of
@@ -92,7 +91,7 @@ def worker_main(job):
     callbacks = [] if job["deadline"] is None else [StopBeforeDeadline(job["deadline"])]
     return train_run(
         protocol,
-        load_task_data(protocol),
+        protocol.load_data(),
         protocol.methods[0],
         protocol.coupling_blocks[0],
         protocol.seeds[0],

@@ -9,17 +9,17 @@ Example:
 import os
 
 from keras_rnnofrnns import PAPER_METHODS
-from keras_rnnofrnns.experiments import TASKS, Protocol
+from keras_rnnofrnns.experiments import PAPER_DEFAULTS, TASKS, Protocol
 from keras_rnnofrnns.experiments.records import SUMMARY_FILE
 from keras_rnnofrnns.experiments.runs import RUN_STATES, Configuration, run_state
 
 # The order of the runs: psMNIST before sMNIST, C = 20 before C = 5, the first
 # seed of every cell before the other seeds.
 ORDER_TASKS = ("psmnist", "smnist")
-ORDER_COUPLING_BLOCKS = (20, 5)
-ORDER_SEEDS = (0, 1, 2)
+ORDER_COUPLING_BLOCKS = tuple(sorted(PAPER_DEFAULTS["coupling_blocks"], reverse=True))
+ORDER_SEEDS = PAPER_DEFAULTS["seeds"]
 # The runner's default permutation, the same for every psMNIST run.
-ORDER_PERMUTATION_SEED = 0
+ORDER_PERMUTATION_SEED = PAPER_DEFAULTS["permutation_seed"]
 
 DEFAULT_RESULTS = "results"
 # The workers' logs, beside the runner's files in the results folder.
@@ -108,7 +108,7 @@ def run_protocol_of(config, settings):
     settings = dict(settings)
     if settings.get("lr_drops") is not None:
         settings["lr_drops"] = tuple(settings["lr_drops"])
-    if not TASKS[config.task]:
+    if not TASKS[config.task].permuted:
         # No permutation: keep sMNIST records comparable with examples/smnist.py's.
         settings["permutation_seed"] = 0
     return Protocol.create(

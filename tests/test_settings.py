@@ -1,0 +1,172 @@
+"""The protocol's settings are declared once: flags, checks, records and table follow.
+
+Each test walks `SETTINGS` (or the time-series protocol's), so a setting
+added to the declaration is covered here without a new test; the tables of
+test values below must name every setting, so a new one fails until it is
+given a value to try.
+"""
+
+import dataclasses
+
+import pytest
+
+from keras_rnnofrnns.experiments import records, runner, settings, table, timeseries
+from keras_rnnofrnns.experiments.settings import (
+    PAPER_DEFAULTS,
+    PROTOCOL_KEYS,
+    QUICK_DEFAULTS,
+    SETTINGS,
+)
+
+# A valid value other than the paper's of every setting, as a flag's words
+# and as the value the protocol then holds.
+OTHER_VALUES = {
+    "methods": (["adadiag-clip", "scn-3"], ("adadiag-clip", "scn-3")),
+    "num_modules": (["3"], 3),
+    "module_size": (["5"], 5),
+    "coupling_blocks": (["1", "2"], (1, 2)),
+    "seeds": (["4"], (4,)),
+    "dt": (["0.05"], 0.05),
+    "epochs": (["7"], 7),
+    "batch_size": (["9"], 9),
+    "learning_rate": (["0.02"], 0.02),
+    "optimizer": (["sgd"], "sgd"),
+    "lr_drops": (["3,5"], (3, 5)),
+    "patience": (["2"], 2),
+    "limit_train": (["11"], 11),
+    "limit_test": (["12"], 12),
+    "row_wise": ([], True),
+    "permutation_seed": (["6"], 6),
+    "data_dir": (["somewhere"], "somewhere"),
+    "data_parallel": ([], True),
+    "verbose": (["0"], 0),
+}
+
+# A value every setting refuses, and the name its error must give.
+BAD_VALUES = {
+    "methods": (("transformer",), "method"),
+    "num_modules": (0, "num_modules"),
+    "module_size": (1.5, "module_size"),
+    "coupling_blocks": ((200,), "coupling_blocks"),
+    "seeds": ((-1,), "seed"),
+    "dt": (-0.1, "dt"),
+    "epochs": (0, "epochs"),
+    "batch_size": ("32", "batch_size"),
+    "learning_rate": (float("inf"), "learning_rate"),
+    "optimizer": ("adagrad", "optimizer"),
+    "lr_drops": ((0,), "lr_drops"),
+    "patience": (-1, "patience"),
+    "limit_train": (0, "limit_train"),
+    "limit_test": (-5, "limit_test"),
+    "row_wise": ("yes", "row_wise"),
+    "permutation_seed": (-1, "permutation_seed"),
+    "data_parallel": (1, "data_parallel"),
+    "verbose": (3, "verbose"),
+}
+
+
+def _by_name(declared):
+    return {setting.name: setting for setting in declared}
+
+
+def test_the_tables_above_name_every_setting():
+    names = set(_by_name(SETTINGS))
+    assert set(OTHER_VALUES) == names
+    # data_dir is any folder: the loader refuses a wrong one.
+    assert set(BAD_VALUES) == names - {"data_dir"}
+    assert len(names) == len(SETTINGS), "a setting is declared twice"
+
+
+def test_every_setting_has_a_flag_that_reaches_the_protocol():
+    parser = runner.build_parser("psmnist")
+    flags = {flag for action in parser._actions for flag in action.option_strings}
+    argv = []
+    for setting in SETTINGS:
+        assert setting.flag in flags
+        argv += [setting.flag, *OTHER_VALUES[setting.name][0]]
+    protocol = runner.parse_protocol("psmnist", argv)
+    for setting in SETTINGS:
+        expected = OTHER_VALUES[setting.name][1]
+        assert expected != setting.default
+        assert getattr(protocol, setting.name) == expected, setting.name
+
+
+def test_flags_left_out_take_the_declared_defaults():
+    assert runner.parse_protocol("smnist", []) == runner.Protocol.create("smnist")
+    # The dataclass defaults are the paper's values, the quick ones differ.
+    fields = {f.name: f.default for f in dataclasses.fields(runner.Protocol)}
+    for setting in SETTINGS:
+        assert fields[setting.name] == setting.default == PAPER_DEFAULTS[setting.name]
+        quick = runner.Protocol.create("smnist", quick=True)
+        assert getattr(quick, setting.name) == QUICK_DEFAULTS[setting.name]
+    # Without --permutation-seed (sMNIST has none) the default stands.
+    assert runner.parse_protocol("smnist", []).permutation_seed == PAPER_DEFAULTS[
+        "permutation_seed"
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(BAD_VALUES))
+def test_every_setting_refuses_a_bad_value_by_name(name):
+    value, named = BAD_VALUES[name]
+    with pytest.raises(ValueError, match=f"Invalid `{named}`: received {named}="):
+        runner.Protocol.create("smnist", **{name: value})
+
+
+def test_recorded_settings_land_in_records_and_in_the_summary_groups():
+    protocol = runner.Protocol.create("smnist", limit_train=10, row_wise=True)
+    config = protocol.run_config()
+    recorded = [s for s in SETTINGS if s.recorded]
+    assert PROTOCOL_KEYS == tuple(s.name for s in recorded)
+    assert records.PROTOCOL_KEYS == PROTOCOL_KEYS
+    for setting in recorded:
+        assert config[setting.name] == setting.record_value(getattr(protocol, setting.name))
+    assert config["lr_drops"] == list(protocol.lr_drops)  # JSON has no tuples.
+    record = dict(task="smnist", method="scn-3", coupling_blocks=5, seed=0,
+                  test_accuracy=0.5, epochs_run=1, config=config)  # fmt: skip
+    (group,) = records.summarize([record])
+    assert group["protocol"] == {key: config[key] for key in PROTOCOL_KEYS}
+
+
+def test_the_table_states_the_paper_protocol_and_footnotes_each_difference():
+    protocol_line = table.render_table([]).splitlines()[-1]
+    stated = [s for s in SETTINGS if s.table and s.default not in (None, False)]
+    assert stated, "the table states no setting of the paper's protocol"
+    for setting in stated:
+        assert setting.table.format_map(PAPER_DEFAULTS) in protocol_line
+    for setting in (s for s in SETTINGS if s.table):
+        values = {setting.name: OTHER_VALUES[setting.name][1]}
+        protocol = runner.Protocol.create("smnist", coupling_blocks=(1,), **values)
+        record = dict(task="smnist", method="adadiag-clip", coupling_blocks=20, seed=0,
+                      test_accuracy=0.9, epochs_run=1, config=protocol.run_config())  # fmt: skip
+        text = table.render_table([record])
+        wording = setting.table.format_map(protocol.run_config())
+        assert f"[1] differs from the paper's setup: {wording}." in text, setting.name
+    paper = runner.Protocol.create("smnist").run_config()
+    assert table._deviation(paper) == ""
+
+
+def test_timeseries_settings_have_flags_checks_and_records():
+    parser = timeseries.build_parser()
+    flags = {flag for action in parser._actions for flag in action.option_strings}
+    added = timeseries.TIMESERIES_SETTINGS
+    assert timeseries.TimeSeriesProtocol.SETTINGS == SETTINGS + added
+    protocol = timeseries.TimeSeriesProtocol.create(
+        "Adiac", "lstm", state_size=7, pad=True, optimizer="sgd", patience=3
+    )
+    for setting in added:
+        assert setting.flag in flags
+        assert protocol.run_config()[setting.name] == getattr(protocol, setting.name)
+    assert (protocol.optimizer, protocol.patience) == ("sgd", 3)
+    with pytest.raises(ValueError, match="Invalid `state_size`: received state_size=0"):
+        timeseries.TimeSeriesProtocol.create("Adiac", "lstm", state_size=0)
+    with pytest.raises(ValueError, match="Invalid `pad`"):
+        timeseries.TimeSeriesProtocol.create("Adiac", "lstm", pad="no")
+    # Smaller assemblies get C within their p(p-1)/2 pairs when C is not given.
+    small = timeseries.TimeSeriesProtocol.create("Adiac", "scn-3", num_modules=3,
+                                                 coupling_blocks=None)  # fmt: skip
+    assert small.coupling_blocks == (3,)
+
+
+def test_table_text_lists_each_wording_once():
+    assert settings.table_text(SETTINGS, PAPER_DEFAULTS).count("assembly") == 1
+    assert settings.table_text(SETTINGS, {}) == ""
