@@ -48,9 +48,13 @@ def library_imports():
             package = package[:-3] if package.endswith(".py") else package
             with open(path, encoding="utf-8") as handle:
                 tree = ast.parse(handle.read(), path)
+            # The dotted name of this file's package, for relative imports.
+            here = ["keras_rnnofrnns"] + relative[:-3].split(os.sep)[:-1]
             for node in ast.walk(tree):
-                if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                    found.append((relative, package, node.module))
+                if isinstance(node, ast.ImportFrom):
+                    base = here[: len(here) - node.level + 1] if node.level else []
+                    module = ".".join(base + ([node.module] if node.module else []))
+                    found.append((relative, package, module))
                 elif isinstance(node, ast.Import):
                     found.extend((relative, package, alias.name) for alias in node.names)
     return found
