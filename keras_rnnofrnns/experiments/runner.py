@@ -155,6 +155,17 @@ class Protocol:
         """The number of classes of the task (10 digits)."""
         return 10
 
+    def classifier_arguments(self, seed, data):
+        """What every classifier of a run takes from the data and the protocol."""
+        return dict(
+            seed=seed,
+            sequence_length=data.x_train.shape[1],
+            input_dim=data.x_train.shape[2],
+            num_classes=self.num_classes(data),
+            learning_rate=self.learning_rate,
+            optimizer=self.optimizer,
+        )
+
     def build_model(self, method, coupling_blocks, seed, data):
         """The compiled classifier of one run on `data` (see `sequence_classifier`)."""
         return sequence_classifier(
@@ -163,12 +174,7 @@ class Protocol:
             module_size=self.module_size,
             coupling_blocks=coupling_blocks,
             dt=self.dt,
-            seed=seed,
-            sequence_length=data.x_train.shape[1],
-            input_dim=data.x_train.shape[2],
-            num_classes=self.num_classes(data),
-            learning_rate=self.learning_rate,
-            optimizer=self.optimizer,
+            **self.classifier_arguments(seed, data),
         )
 
     def draw_figures(self, model, stem, title, rows):

@@ -234,14 +234,7 @@ class TimeSeriesProtocol(Protocol):
         if method not in BASELINES:
             return super().build_model(method, coupling_blocks, seed, data)
         return baseline_classifier(
-            method,
-            units=self.state_size,
-            seed=seed,
-            sequence_length=data.x_train.shape[1],
-            input_dim=data.x_train.shape[2],
-            num_classes=self.num_classes(data),
-            learning_rate=self.learning_rate,
-            optimizer=self.optimizer,
+            method, units=self.state_size, **self.classifier_arguments(seed, data)
         )
 
     def draw_figures(self, model, stem, title, rows):
