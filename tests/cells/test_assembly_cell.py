@@ -1,25 +1,43 @@
-"""AssemblyCell and AssemblyRNN: arithmetic, RNN features, saving, configs."""
+"""AssemblyCell: arithmetic, arguments, training, prepared operators, the Cayley step.
+
+Outputs are held to the numpy reference of reference.py; a test that also
+runs AssemblyRNN does so to check the cell's step in both loops. The RNN
+features, saving and gradients of AssemblyRNN's own loop against
+keras.layers.RNN(AssemblyCell) are test_assembly_rnn.py's.
+"""
+
+import itertools
 
 import keras
 import numpy as np
 import pytest
 from conftest import (
+    BATCH,
+    C,
+    FEATURES,
+    MASK,
+    SMALL_C,
+    SMALL_N,
+    SMALL_P,
+    STEPS,
     STRATEGIES,
     VARIANT_IDS,
     VARIANTS,
+    N,
+    P,
+    assert_same_gradients,
+    classifier,
+    make_inputs,
     perturb_trainable,
+    sequences,
     to_numpy,
+    toy_data,
     variant_arguments,
 )
 from reference import reference_matrices, reference_sequence, relu
 
-from keras_rnnofrnns import AssemblyCell, AssemblyRNN, ClipDiag, certify
-
-P, N, C = 4, 6, 3
-
-
-def make_inputs(batch=3, steps=9, features=2, seed=0):
-    return np.random.default_rng(seed).normal(size=(batch, steps, features)).astype("float32")
+from keras_rnnofrnns import AssemblyCell, AssemblyRNN, ClipDiag, certify, find_assembly_cell
+from keras_rnnofrnns.modules import spectral_radius
 
 
 def built_cell(strategy, **kwargs):
@@ -44,18 +62,6 @@ def test_sequence_output_matches_numpy(strategy):
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
-def test_fast_layer_matches_numpy_and_cell(strategy):
-    inputs = make_inputs()
-    fast = AssemblyRNN(P, N, C, module_weights=strategy, density=0.3, seed=3, return_sequences=True)
-    outputs = to_numpy(fast(inputs))
-    np.testing.assert_allclose(outputs, reference_sequence(fast.cell, inputs), rtol=1e-4, atol=1e-5)
-    generic = keras.layers.RNN(
-        AssemblyCell(P, N, C, module_weights=strategy, density=0.3, seed=3), return_sequences=True
-    )
-    np.testing.assert_allclose(to_numpy(generic(inputs)), outputs, rtol=1e-5, atol=1e-6)
-
-
-@pytest.mark.parametrize("strategy", STRATEGIES)
 def test_effective_matrices_match_reference(strategy):
     cell = built_cell(strategy, density=0.3)
     w, coupling, _, _ = reference_matrices(cell)
@@ -75,77 +81,6 @@ def test_output_is_next_state_and_default_hyperparameters():
     np.testing.assert_array_equal(to_numpy(sequence)[:, -1], to_numpy(state))
 
 
-@pytest.mark.parametrize("layer_kind", ["generic", "fast"])
-def test_go_backwards_masking_and_return_state(layer_kind):
-    inputs = make_inputs(batch=2, steps=5)
-    mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=bool)
-
-    def make(**kwargs):
-        if layer_kind == "fast":
-            return AssemblyRNN(P, N, C, seed=5, **kwargs)
-        return keras.layers.RNN(AssemblyCell(P, N, C, seed=5), **kwargs)
-
-    backwards = make(go_backwards=True)
-    reference_cell = AssemblyCell(P, N, C, seed=5)
-    keras.layers.RNN(reference_cell)(inputs)
-    expected = reference_sequence(reference_cell, inputs[:, ::-1])[:, -1]
-    np.testing.assert_allclose(to_numpy(backwards(inputs)), expected, rtol=1e-4, atol=1e-5)
-
-    masked = make(return_sequences=True, return_state=True)
-    sequence, state = masked(inputs, mask=mask)
-    unmasked_prefix = reference_sequence(reference_cell, inputs[:1, :3])[:, -1]
-    # A masked step keeps the state: the first row stops changing after step 3.
-    np.testing.assert_allclose(to_numpy(state)[0], unmasked_prefix[0], rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(to_numpy(sequence)[0, 4], unmasked_prefix[0], rtol=1e-4, atol=1e-5)
-    full = reference_sequence(reference_cell, inputs[1:])[:, -1]
-    np.testing.assert_allclose(to_numpy(state)[1], full[0], rtol=1e-4, atol=1e-5)
-
-    zeroed = make(return_sequences=True, zero_output_for_mask=True)
-    np.testing.assert_array_equal(to_numpy(zeroed(inputs, mask=mask))[0, 3:], 0.0)
-
-
-@pytest.mark.parametrize("layer_kind", ["generic", "fast"])
-def test_stateful_continues_from_last_state(layer_kind):
-    inputs = make_inputs(batch=2, steps=6)
-    if layer_kind == "fast":
-        layer = AssemblyRNN(P, N, C, seed=2, stateful=True)
-        whole = AssemblyRNN(P, N, C, seed=2)
-    else:
-        layer = keras.layers.RNN(AssemblyCell(P, N, C, seed=2), stateful=True)
-        whole = keras.layers.RNN(AssemblyCell(P, N, C, seed=2))
-    layer(inputs[:, :3])
-    second = to_numpy(layer(inputs[:, 3:]))
-    np.testing.assert_allclose(second, to_numpy(whole(inputs)), rtol=1e-5, atol=1e-6)
-    layer.reset_states()
-    np.testing.assert_allclose(
-        to_numpy(layer(inputs[:, :3])), to_numpy(whole(inputs[:, :3])), rtol=1e-5, atol=1e-6
-    )
-
-
-@pytest.mark.parametrize("strategy", STRATEGIES)
-@pytest.mark.parametrize("layer_kind", ["generic", "fast"])
-def test_save_load_round_trip(tmp_path, strategy, layer_kind):
-    arguments = dict(module_weights=strategy, density=0.3, seed=11)
-    recurrent = (
-        AssemblyRNN(P, N, C, **arguments)
-        if layer_kind == "fast"
-        else keras.layers.RNN(AssemblyCell(P, N, C, **arguments))
-    )
-    model = keras.Sequential([keras.Input((7, 2)), recurrent, keras.layers.Dense(3)])
-    model.compile(optimizer="adam", loss="mse")
-    inputs = make_inputs(batch=4, steps=7)
-    model.fit(inputs, np.ones((4, 3), "float32"), epochs=1, verbose=0)
-    path = tmp_path / "model.keras"
-    model.save(path)
-    loaded = keras.models.load_model(path)
-    np.testing.assert_allclose(to_numpy(loaded(inputs)), to_numpy(model(inputs)), rtol=1e-6, atol=1e-7)
-    # The guarantee survives the round trip, and so does every number of it.
-    before, after = certify(model), certify(loaded)
-    assert after.ode_contracting
-    assert after.discrete_bound == before.discrete_bound
-    assert after.certified == before.certified
-
-
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_config_round_trip(strategy):
     cell = AssemblyCell(P, N, C, module_weights=strategy, seed=None, kernel_regularizer="l2")
@@ -162,66 +97,11 @@ def test_config_round_trip(strategy):
     assert keras.saving.deserialize_keras_object(serialized).get_config() == config
 
 
-def test_assembly_rnn_exposes_its_cell_hyperparameters():
-    layer = AssemblyRNN(
-        P, N, C, module_weights="clip_diag", dt=0.1, tau=0.5, integrator="cayley",
-        gate="input", gate_bounds=(0.01, 0.3), seed=5, use_bias=False,
-        kernel_regularizer="l2",
-    )  # fmt: skip
-    cell = layer.cell
-    assert (layer.num_modules, layer.module_size, layer.units) == (P, N, P * N)
-    assert layer.coupling_pairs == cell.coupling_pairs and len(layer.coupling_pairs) == C
-    assert (layer.module_weights, layer.integrator, layer.gate) == ("clip_diag", "cayley", "input")
-    assert (layer.dt, layer.tau, layer.step_size, layer.gate_bounds) == (0.1, 0.5, 0.2, (0.01, 0.3))
-    assert (layer.seed, layer.use_bias, layer.coupling_step) == (5, False, "fixed")
-    assert layer.activation is cell.activation and layer.kernel_regularizer is cell.kernel_regularizer
-    assert layer.coupling_initializer is cell.coupling.kernel_initializer
-    # Read-only: the cell holds the value, as in keras.layers.SimpleRNN.
-    with pytest.raises(AttributeError):
-        layer.dt = 0.2
-
-
-def test_assembly_rnn_passes_base_layer_arguments_to_layer_and_cell():
-    layer = AssemblyRNN(P, N, C, seed=0, name="assembly", dtype="float64", trainable=False)
-    # The layer's dtype policy and trainability are the cell's too.
-    assert layer.name == "assembly" and layer.cell.dtype_policy.name == "float64"
-    assert not layer.trainable and not layer.cell.trainable
-    layer(np.zeros((2, 3, 1), "float32"))
-    assert layer.trainable_weights == [] and len(layer.non_trainable_weights) == len(layer.weights) > 0
-    # No catch-all: a misspelled argument fails instead of vanishing.
-    with pytest.raises(ValueError, match="modul_size"):
-        AssemblyRNN(P, N, C, modul_size=3)
-
-
-def test_pairs_reproducible_from_seed_and_explicit_pairs():
-    first = AssemblyCell(16, 2, 20, seed=9).coupling_pairs
-    assert first == AssemblyCell(16, 2, 20, seed=9).coupling_pairs
-    assert first != AssemblyCell(16, 2, 20, seed=10).coupling_pairs
-    assert len(first) == 20 and all(i < j for i, j in first)
-    explicit = AssemblyCell(4, 2, [(2, 0), (1, 3)], seed=0).coupling_pairs
-    assert explicit == ((0, 2), (1, 3))
-    assert AssemblyCell(4, 2, 0, seed=0).coupling_pairs == ()
-    assert len(AssemblyCell(4, 2, 6, seed=0).coupling_pairs) == 6
-
-
 def test_same_seed_same_initial_weights():
     weights = [to_numpy(w) for w in built_cell("tanh_diag", seed=21).weights]
     again = [to_numpy(w) for w in built_cell("tanh_diag", seed=21).weights]
     for a, b in zip(weights, again):
         np.testing.assert_array_equal(a, b)
-
-
-def test_sequence_classifier_passes_scan_unroll():
-    from keras_rnnofrnns import sequence_classifier
-
-    model = sequence_classifier("adadiag-tanh", 2, 3, 1, sequence_length=6, scan_unroll=3, compile=False)
-    assert model.get_layer("assembly").scan_unroll == 3
-    inputs = make_inputs(batch=2, steps=6, features=1)
-    plain = sequence_classifier("adadiag-tanh", 2, 3, 1, sequence_length=6, compile=False)
-    plain.set_weights(model.get_weights())
-    np.testing.assert_allclose(to_numpy(model(inputs)), to_numpy(plain(inputs)), rtol=1e-5, atol=1e-6)
-    with pytest.raises(ValueError, match="scan_unroll"):
-        sequence_classifier("adadiag-tanh", 2, 3, 1, fast=False, scan_unroll=2)
 
 
 def test_numpy_scalars_are_numbers_everywhere():
@@ -245,17 +125,127 @@ def test_out_of_range_arguments_raise_value_errors_naming_them(argument, value):
         AssemblyCell(**{**settings, argument: value})
 
 
-@pytest.mark.parametrize("policy", ["float16", "bfloat16"])
-def test_pure_half_precision_policies_build_the_default_coupling(policy):
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(policy)
-    try:
-        layer = keras.layers.RNN(AssemblyCell(num_modules=3, module_size=2, coupling_blocks=2, seed=0))
-        output = layer(np.zeros((1, 2, 1), dtype=policy))
-    finally:
-        keras.config.set_dtype_policy(previous)
-    assert keras.backend.standardize_dtype(output.dtype) == policy
-    assert np.isfinite(to_numpy(output).astype("float32")).all()
+BAD_ARGUMENTS = [
+    ({"num_modules": 0}, "num_modules"),
+    ({"module_size": 0}, "module_size"),
+    ({"num_modules": 2.5}, "num_modules"),
+    ({"coupling_blocks": 7}, "coupling_blocks"),
+    ({"coupling_blocks": -1}, "coupling_blocks"),
+    ({"coupling_blocks": [(0, 4)]}, "out of range"),
+    ({"coupling_blocks": [(1, 1)]}, "itself"),
+    ({"coupling_blocks": [(0, 1), (1, 0)]}, "repeated"),
+    ({"coupling_blocks": "3"}, "coupling_blocks"),
+    ({"dt": 0.0}, "dt"),
+    ({"dt": -0.1}, "dt"),
+    ({"tau": 0}, "tau"),
+    ({"density": 0.0}, "density"),
+    ({"density": 1.5}, "density"),
+    ({"module_weights": "dense"}, "module_weights"),
+    ({"activation": "elu"}, "activation"),
+    ({"seed": -1}, "seed"),
+]
+
+
+# The integrator, gate and coupling-step arguments: one test for all (each
+# test case pays a Keras session clean-up), each case named on failure.
+BAD_INTEGRATOR_ARGUMENTS = [
+    ({"integrator": "rk4"}, "integrator"),
+    ({"integrator": None}, "integrator"),
+    ({"gate": "output"}, "gate"),
+    ({"gate": "state"}, "gate"),
+    ({"gate_bounds": 0.1}, "gate_bounds"),
+    ({"gate_bounds": (0.1,)}, "gate_bounds"),
+    ({"gate_bounds": (0.01, 0.1, 0.2)}, "gate_bounds"),
+    ({"gate_bounds": (0.0, 0.2)}, "gate_bounds"),
+    ({"gate_bounds": (-0.1, 0.2)}, "gate_bounds"),
+    ({"gate_bounds": (0.2, 0.2)}, "gate_bounds"),
+    ({"gate_bounds": (0.3, 0.2)}, "gate_bounds"),
+    ({"gate_bounds": (0.1, 1.5)}, "gate_bounds"),
+    ({"gate_bounds": (float("nan"), 0.2)}, "gate_bounds"),
+    ({"gate_bounds": ("0.01", "0.2")}, "gate_bounds"),
+    ({"gate_bounds": "ab"}, "gate_bounds"),
+    ({"gate_bounds": (True, 0.5)}, "gate_bounds"),
+    ({"gate_bounds": (0.01, True)}, "gate_bounds"),
+    ({"dt": 2.0, "tau": 1.0, "integrator": "cayley"}, "dt"),
+    ({"dt": 0.6, "tau": 0.5, "integrator": "cayley"}, "dt"),
+    ({"coupling_step": "adaptive"}, "coupling_step"),
+    ({"coupling_step": None}, "coupling_step"),
+    ({"coupling_step": "learned"}, "coupling_step"),
+    ({"coupling_step": "learned", "integrator": "euler"}, "coupling_step"),
+]
+
+
+def _assert_bad_arguments(override, message):
+    arguments = {"num_modules": 4, "module_size": 2, "coupling_blocks": 2, "seed": 0}
+    arguments.update(override)
+    with pytest.raises(ValueError, match=message) as error:
+        AssemblyCell(**arguments)
+    key = next(iter(override))
+    assert key in str(error.value) and "expected" in str(error.value), override
+
+
+@pytest.mark.parametrize("override, message", BAD_ARGUMENTS)
+def test_bad_arguments_raise_clear_errors(override, message):
+    _assert_bad_arguments(override, message)
+
+
+def test_bad_integrator_gate_and_coupling_step_arguments_raise_clear_errors():
+    for override, message in BAD_INTEGRATOR_ARGUMENTS:
+        _assert_bad_arguments(override, message)
+
+
+def test_contracting_activations_are_accepted():
+    for name in ("tanh", "relu", "sigmoid", "hard_tanh", "linear"):
+        assert AssemblyCell(2, 2, 1, activation=name, seed=0).activation_name == name
+    assert AssemblyCell(2, 2, 1, activation=keras.activations.relu, seed=0).activation_name == "relu"
+
+
+def snapshot(cell):
+    return {w.path: to_numpy(w).copy() for w in cell.weights}
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("layer_kind", ["generic", "fast"])
+def test_training_moves_trainable_parts_only_and_stays_finite(strategy, layer_kind):
+    model, cell = classifier(strategy, layer_kind, optimizer="sgd")
+    before = snapshot(cell)
+    x, y = toy_data()
+    history = model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    after = snapshot(cell)
+    trainable = {w.path for w in cell.trainable_weights}
+    for path, value in before.items():
+        changed = not np.array_equal(value, after[path])
+        assert changed == (path in trainable), path
+        assert np.all(np.isfinite(after[path])), path
+    expected = {"input_kernel", "bias", "kernel"} | (
+        set() if strategy == "sparse" else {"module_kernel"}
+    )
+    assert {path.split("/")[-1] for path in trainable} == expected
+    assert certify(cell).ode_contracting
+
+
+def test_find_assembly_cell_walks_nested_models_and_wrappers():
+    layer = AssemblyRNN(2, 2, 1, seed=0, return_sequences=True)
+    inner = keras.Sequential([keras.Input((3, 1)), layer])
+    # Nested model, then a wrapper (Bidirectional over a plain RNN cell).
+    outer = keras.Sequential([keras.Input((3, 1)), inner, keras.layers.Dense(2)])
+    assert find_assembly_cell(outer) is layer.cell
+    assert find_assembly_cell(layer) is layer.cell and find_assembly_cell(layer.cell) is layer.cell
+    cell = AssemblyCell(2, 2, 1, seed=1)
+    wrapped = keras.Sequential([keras.Input((3, 1)), keras.layers.Bidirectional(keras.layers.RNN(cell))])
+    # Bidirectional copies the forward layer: two cells, both found.
+    with pytest.raises(ValueError, match="holds 2 AssemblyCells"):
+        find_assembly_cell(wrapped)
+    inputs = keras.Input((3, 1))
+    shared = keras.Model(inputs, [layer(inputs), layer(inputs)])
+    assert find_assembly_cell(shared) is layer.cell  # one cell, reached twice
+    plain = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    assert find_assembly_cell(plain, missing_ok=True) is None
+    with pytest.raises(ValueError, match="holds 0 AssemblyCells"):
+        find_assembly_cell(plain)
+    with pytest.raises(ValueError, match="received Dense"):
+        find_assembly_cell(keras.layers.Dense(2), missing_ok=True)
 
 
 # -- integrators, gates and the learned coupling step ------------------------
@@ -265,7 +255,7 @@ def test_pure_half_precision_policies_build_the_default_coupling(policy):
 def test_integrators_and_gates_match_numpy(integrator, gate, coupling_step):
     # unroll=True: the per-step arithmetic of AssemblyCell.call and of
     # AssemblyRNN's fast step, op by op (a scan recompiles its body at every
-    # eager call on JAX). test_fast_path.py holds the scan loops to the same
+    # eager call on JAX). test_assembly_rnn.py holds the scan loops to the same
     # reference and to each other, gradients included.
     inputs = make_inputs()
     for strategy in STRATEGIES:
@@ -309,40 +299,6 @@ def test_relu_activation_matches_numpy(integrator, gate, coupling_step):
     np.testing.assert_allclose(to_numpy(fast(inputs)), expected, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("layer_kind", ["generic", "fast"])
-def test_save_load_every_integrator_and_gate(tmp_path, layer_kind):
-    # One model holds every variant as a branch (strategies taking turns), so
-    # a single save and load covers them all; unrolled, as a scan recompiles
-    # its body at every eager call on JAX.
-    sequence = keras.Input((7, 2))
-    branches = []
-    for k, variant in enumerate(VARIANTS):
-        arguments = variant_arguments(STRATEGIES[k % len(STRATEGIES)], *variant, seed=20 + k)
-        name = f"branch_{k}"
-        if layer_kind == "fast":
-            branches.append(AssemblyRNN(P, N, C, name=name, unroll=True, **arguments))
-        else:
-            cell = AssemblyCell(P, N, C, **arguments)
-            branches.append(keras.layers.RNN(cell, name=name, unroll=True))
-    model = keras.Model(sequence, [branch(sequence) for branch in branches])
-    perturb_trainable(model, seed=3)
-    inputs = make_inputs(batch=4, steps=7)
-    path = tmp_path / "model.keras"
-    model.save(path)
-    loaded = keras.models.load_model(path)
-    before, after = model(inputs), loaded(inputs)
-    for k, (variant_id, branch) in enumerate(zip(VARIANT_IDS, branches)):
-        restored = loaded.get_layer(branch.name)
-        assert restored.cell.get_config() == branch.cell.get_config(), variant_id
-        assert [w.name for w in restored.weights] == [w.name for w in branch.weights]
-        np.testing.assert_allclose(
-            to_numpy(after[k]), to_numpy(before[k]), rtol=1e-6, atol=1e-7, err_msg=variant_id
-        )
-        first, second = certify(branch), certify(restored)
-        assert first.certified == second.certified, variant_id
-        np.testing.assert_equal(second.discrete_bound, first.discrete_bound)
-
-
 def test_config_round_trip_every_integrator_and_gate():
     for integrator, gate, coupling_step in VARIANTS:
         arguments = variant_arguments("sparse", integrator, gate, coupling_step)
@@ -366,68 +322,261 @@ def test_config_round_trip_every_integrator_and_gate():
         assert AssemblyRNN.from_config(fast_config).get_config() == fast_config
 
 
-def test_paper_methods_are_the_esann_four():
-    from keras_rnnofrnns import METHODS, PAPER_METHODS
-
-    assert PAPER_METHODS == ("scn-3", "scn-30", "adadiag-tanh", "adadiag-clip")
-    assert set(PAPER_METHODS) | {"adadiag-gated", "adadiag-gated-cayley"} == set(METHODS)
+# -- operators prepared once per sequence, and the fast step ----------------
 
 
-@pytest.mark.parametrize("method", ["adadiag-gated", "adadiag-gated-cayley"])
-def test_gated_methods_arguments_and_classifier(method):
-    from keras_rnnofrnns import METHODS, method_arguments, sequence_classifier
+class PerStepCell(AssemblyCell):
+    """The cell as it runs without keras.layers.RNN's per-sequence hook.
 
-    arguments = method_arguments(method, seed=5)
-    assert arguments["activation"] == "relu" and arguments["module_weights"] == "tanh_diag"
-    assert arguments["use_bias"] is False and tuple(arguments["gate_bounds"]) == (1e-5, 0.2)
-    if method == "adadiag-gated":
-        assert (arguments["integrator"], arguments["gate"]) == ("euler", "input_state")
-        assert arguments.get("coupling_step", "fixed") == "fixed"
-    else:
-        assert (arguments["integrator"], arguments["gate"]) == ("cayley", "input")
-        assert arguments["coupling_step"] == "learned"
-    # A fresh dict: changing it leaves the method alone.
-    arguments["activation"] = "tanh"
-    assert METHODS[method]["activation"] == "relu"
+    Every step then rebuilds the weight-only work (structural coupling, the
+    diagonal's tanh, the Cayley solve) instead of using the prepared
+    `RecurrenceOperators`: the path a direct call of the cell takes.
+    """
 
-    p, n, features = 8, 16, 8
-    units = p * n
+    def get_dropout_mask(self, step_input):
+        return None
 
-    def build(seed, fast=True):
-        return sequence_classifier(
-            method, p, n, 6, sequence_length=5, input_dim=features, seed=seed, fast=fast,
-            compile=False,
-        )
 
-    model = build(seed=5)
-    cell = model.get_layer("assembly").cell
-    assert cell.activation_name == "relu" and cell.gate == arguments["gate"]
-    assert cell.bias is None and not any(w.name == "bias" for w in cell.weights)
-    # Input kernel N(0, 1/sqrt(H)): std 1/sqrt(128) ~ 0.088 over 1024 entries.
-    kernel = to_numpy(cell.input_kernel)
-    assert kernel.shape == (features, units)
-    assert abs(kernel.std() / (1 / np.sqrt(units)) - 1) < 0.1 and abs(kernel.mean()) < 0.01
-    # Coupling blocks U(-1/sqrt(N), 1/sqrt(N)), not the orthogonal default.
-    blocks = to_numpy(cell.coupling.kernel)
-    assert np.abs(blocks).max() <= 1 / np.sqrt(n) and np.abs(blocks).max() > 0.95 / np.sqrt(n)
-    assert abs(blocks.std() - 1 / np.sqrt(3 * n)) < 0.1 / np.sqrt(n)
-    if method == "adadiag-gated":
-        np.testing.assert_array_equal(to_numpy(cell.gate_state), 0.0)
-        assert cell.coupling_step_kernel is None
-    else:
-        assert cell.gate_state is None
-        assert to_numpy(cell.coupling_step_kernel).shape == (units,)
-        assert certify(cell).certified
-    # Seeded: same seed, same weights; another seed, other weights.
-    # (The read-out layer is not the assembly's: only the cell is seeded.)
-    same = build(seed=5, fast=False).get_layer("assembly").cell
-    other = AssemblyCell(p, n, 6, seed=6, **method_arguments(method, seed=6))
-    other.build((None, features))
-    assert [w.name for w in same.weights] == [w.name for w in cell.weights]
-    for a, b in zip(cell.weights, same.weights):
-        np.testing.assert_array_equal(to_numpy(a), to_numpy(b), err_msg=a.name)
-    for name in ("input_kernel", "gate_kernel", "gate_bias"):
-        assert not np.array_equal(
-            to_numpy(getattr(cell, name)), to_numpy(getattr(other, name))
-        ), name
-    assert not np.array_equal(to_numpy(cell.coupling.kernel), to_numpy(other.coupling.kernel))
+PER_STEP = [
+    ("tanh_diag", ("euler", None, "fixed")),
+    ("sparse", ("euler", "input_state", "fixed")),
+    ("clip_diag", ("cayley", "input", "learned")),
+    ("sparse", ("cayley", None, "fixed")),
+]
+
+
+@pytest.mark.parametrize(
+    "strategy, variant",
+    PER_STEP,
+    ids=[f"{s}-{VARIANT_IDS[VARIANTS.index(v)]}" for s, v in PER_STEP],
+)
+def test_prepared_sequence_equals_per_step_cell(strategy, variant):
+    # Inside keras.layers.RNN the cell steps with operators prepared once per
+    # sequence; outputs and gradients must be those of the per-step work.
+    arguments = variant_arguments(strategy, *variant)
+    options = dict(return_sequences=True, go_backwards=True)
+    prepared = keras.layers.RNN(AssemblyCell(SMALL_P, SMALL_N, SMALL_C, **arguments), **options)
+    per_step = keras.layers.RNN(PerStepCell(SMALL_P, SMALL_N, SMALL_C, **arguments), **options)
+    prepared.build(sequences().shape)
+    per_step.build(sequences().shape)
+    perturb_trainable(prepared, per_step, seed=1)
+    assert_same_gradients(prepared, per_step, mask=MASK)
+
+
+@pytest.mark.parametrize("layer_kind", ["generic", "fast"])
+def test_weight_work_runs_once_per_sequence_and_never_outlives_it(layer_kind):
+    cell = AssemblyCell(SMALL_P, SMALL_N, SMALL_C, integrator="cayley", gate="input", seed=4)
+    layer = keras.layers.RNN(cell) if layer_kind == "generic" else AssemblyRNN(
+        SMALL_P, SMALL_N, SMALL_C, integrator="cayley", gate="input", seed=4
+    )
+    cell = layer.cell
+    layer(sequences())
+    calls = []
+    prepare = cell.recurrence_operators
+
+    def counting(*args, **kwargs):
+        calls.append(args)
+        return prepare(*args, **kwargs)
+
+    cell.recurrence_operators = counting
+    layer(sequences())
+    assert len(calls) == 1, f"{len(calls)} preparations for one sequence of {STEPS} steps"
+    # New weights after the sequence: a direct call must see them, not the
+    # operators prepared for the finished sequence.
+    cell.bias.assign(np.linspace(-2, 2, SMALL_P * SMALL_N).astype("float32"))
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(BATCH, SMALL_P * SMALL_N)).astype("float32")
+    u = rng.normal(size=(BATCH, FEATURES)).astype("float32")
+    reference = reference_sequence(cell, u[:, None], initial_state=x)[:, 0]
+    np.testing.assert_allclose(to_numpy(cell(u, [x])[0]), reference, rtol=1e-4, atol=1e-5)
+    assert len(calls) == 1
+
+
+def test_stacked_cells_equal_the_layers_in_sequence():
+    # keras.layers.RNN prepares each cell of a StackedRNNCells, and runs the
+    # first step of each once before its loop to find the next one's inputs.
+    inputs = sequences()
+    stacked = keras.layers.RNN(
+        keras.layers.StackedRNNCells(
+            [
+                AssemblyCell(SMALL_P, SMALL_N, SMALL_C, seed=4),
+                AssemblyCell(SMALL_P, SMALL_N, SMALL_C, seed=5),
+            ]
+        ),
+        return_sequences=True,
+    )
+    first = keras.layers.RNN(AssemblyCell(SMALL_P, SMALL_N, SMALL_C, seed=4), return_sequences=True)
+    second = keras.layers.RNN(
+        AssemblyCell(SMALL_P, SMALL_N, SMALL_C, seed=5), return_sequences=True
+    )
+    np.testing.assert_allclose(
+        to_numpy(stacked(inputs)), to_numpy(second(first(inputs))), rtol=1e-5, atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("integrator", ["euler", "cayley"])
+def test_fast_step_matches_cell_call_for_integrators_and_gates(integrator):
+    # Both layouts on every backend: JAX's loop runs batch-major only. A batch
+    # as large as the gate (H per unit, p per module) would hide a gate bias
+    # or step broadcast along the wrong axis of a feature-major state.
+    variants = [v for v in VARIANTS if v[0] == integrator]
+    for (_, gate, coupling_step), strategy in itertools.product(variants, ["tanh_diag", "sparse"]):
+        name = f"{gate} {coupling_step} {strategy}"
+        batch = SMALL_P * SMALL_N if strategy == "tanh_diag" else SMALL_P
+        arguments = variant_arguments(strategy, integrator, gate, coupling_step)
+        cell = AssemblyCell(SMALL_P, SMALL_N, SMALL_C, **arguments)
+        cell.build((None, FEATURES))
+        perturb_trainable(cell, seed=6)
+        rng = np.random.default_rng(5)
+        x = rng.normal(size=(batch, SMALL_P * SMALL_N)).astype("float32")
+        u = rng.normal(size=(batch, FEATURES)).astype("float32")
+        expected = to_numpy(cell(u, [x])[0])
+        reference = reference_sequence(cell, u[:, None], initial_state=x)[:, 0]
+        np.testing.assert_allclose(expected, reference, rtol=1e-4, atol=1e-5, err_msg=name)
+        for feature_major in (False, True):
+            operators = cell.recurrence_operators(feature_major=feature_major)
+            state, inputs = (x.T, u.T) if feature_major else (x, u)
+            # Backend tensors, as the layer's loop passes (on PyTorch a numpy
+            # state does not mix with the tensors of the gated update).
+            state, inputs = keras.ops.convert_to_tensor(state), keras.ops.convert_to_tensor(inputs)
+            step = to_numpy(cell.fast_step(operators, state, inputs))
+            step = step.T if feature_major else step
+            np.testing.assert_allclose(step, expected, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_fast_step_matches_cell_call():
+    # The per-step pieces in both layouts against the cell's own call.
+    cell = AssemblyCell(SMALL_P, SMALL_N, SMALL_C, module_weights="sparse", density=0.3, seed=2)
+    keras.layers.RNN(cell)(sequences())
+    cell.bias.assign(np.linspace(-1, 1, SMALL_P * SMALL_N).astype("float32"))
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(BATCH, SMALL_P * SMALL_N)).astype("float32")
+    u = rng.normal(size=(BATCH, FEATURES)).astype("float32")
+    expected = to_numpy(cell(u, [x])[0])
+    for feature_major in (False, True):
+        operators = cell.recurrence_operators(feature_major=feature_major)
+        state, inputs = (x.T, u.T) if feature_major else (x, u)
+        step = to_numpy(cell.fast_step(operators, state, inputs))
+        step = step.T if feature_major else step
+        np.testing.assert_allclose(step, expected, rtol=1e-5, atol=1e-6)
+
+
+# -- stress: coupling x1000 at dt = tau --------------------------------------
+# Stress cells are small (3 modules of 4 units, all three pairs coupled) so
+# that a 10^4-step sequence runs in seconds on every backend (PyTorch's loop
+# is a Python loop).
+
+
+STRESS_P, STRESS_N = 3, 4
+
+
+def stressed_layer(strategy, integrator, **arguments):
+    """A layer at h = dt / tau = 1 with the coupling blocks times 1000."""
+    layer = AssemblyRNN(
+        STRESS_P,
+        STRESS_N,
+        3,
+        module_weights=strategy,
+        density=0.5,
+        dt=1.0,
+        tau=1.0,
+        integrator=integrator,
+        seed=8,
+        return_sequences=True,
+        **arguments,
+    )
+    layer.build((None, None, 2))
+    cell = layer.cell
+    cell.coupling.kernel.assign(1000.0 * to_numpy(cell.coupling.kernel))
+    return layer
+
+
+def metric_norm(matrix, metric):
+    """||P^1/2 M P^-1/2||_2 in float64 for the diagonal metric P."""
+    root = np.sqrt(np.asarray(metric, dtype=np.float64))
+    return float(np.linalg.norm(matrix * root[:, None] / root[None, :], 2))
+
+
+def cayley_factor(coupling, steps):
+    """Q = (I - S/2)^-1 (I + S/2), S = D^1/2 L D^1/2, in float64."""
+    root = np.sqrt(np.broadcast_to(steps, coupling.shape[:1]))
+    scaled = root[:, None] * coupling.astype(np.float64) * root[None, :]
+    eye = np.eye(coupling.shape[0])
+    return np.linalg.solve(eye - 0.5 * scaled, eye + 0.5 * scaled)
+
+
+@pytest.mark.parametrize("strategy", ["tanh_diag", "sparse"])
+def test_cayley_jacobian_contracts_with_a_huge_coupling_at_unit_step(strategy):
+    layer = stressed_layer(strategy, "cayley", gate="input")
+    cell = layer.cell
+    w = cell.module_matrix().astype(np.float64)
+    coupling = cell.coupling_matrix().astype(np.float64)
+    metric = cell.contraction_metric()
+    units = STRESS_P * STRESS_N
+    # The coupling is really huge in the metric, and skew in it.
+    assert metric_norm(coupling, metric) > 500
+    h = cell.step_size
+    assert h == 1.0
+    q = cayley_factor(coupling, h)
+    assert abs(metric_norm(q, metric) - 1.0) < 1e-6
+    rng = np.random.default_rng(0)
+    low, high = cell.gate_bounds
+    for _ in range(20):
+        x = rng.normal(scale=3.0, size=units)
+        slopes = np.diag(1.0 - np.tanh(x) ** 2)
+        fixed = q @ ((1 - h) * np.eye(units) + h * w @ slopes)
+        assert metric_norm(fixed, metric) < 1.0
+        # Gate values anywhere in the bounds: per unit, or per module (sparse).
+        per_gate = rng.uniform(low, high, size=cell.gate_size)
+        delta = np.repeat(per_gate, units // cell.gate_size)
+        gated = q @ (np.diag(1 - delta) + np.diag(delta) @ w @ slopes)
+        assert metric_norm(gated, metric) < 1.0
+    assert certify(cell).certified
+
+
+@pytest.mark.parametrize("strategy", ["tanh_diag", "sparse"])
+def test_cayley_stays_bounded_where_euler_blows_up(strategy):
+    steps = 10_000
+    rng = np.random.default_rng(1)
+    inputs = rng.uniform(-1000.0, 1000.0, size=(2, steps, 2)).astype("float32")
+    cayley = stressed_layer(strategy, "cayley")
+    euler = stressed_layer(strategy, "euler")
+    for a, b in zip(cayley.get_weights(), euler.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    cell = cayley.cell
+    metric = cell.contraction_metric()
+    w = cell.module_matrix().astype(np.float64)
+    coupling = cell.coupling_matrix().astype(np.float64)
+    kernel = to_numpy(cell.input_kernel).astype(np.float64)
+    drive = inputs.astype(np.float64) @ kernel + to_numpy(cell.bias)
+
+    def norms(states):
+        return np.sqrt(np.sum(metric * states.astype(np.float64) ** 2, axis=-1))
+
+    # At h = 1 a step is x' = Q (W phi(x) + d) with ||Q||_P = 1 and
+    # |phi(x_i)| <= |x_i| (tanh), so ||x'||_P <= s ||x||_P + ||d||_P with
+    # s = ||W||_P < 1; from x_0 = 0, ||x_t||_P <= max_t ||d_t||_P / (1 - s).
+    # The 1% slack covers float32 rounding of Q and of the drive.
+    s = metric_norm(w, metric)
+    assert s < 1.0
+    bound = norms(drive).max() / (1.0 - s)
+    # predict: compiled on TensorFlow, whose eager while loop would take
+    # seconds per thousand steps.
+    states = keras.Sequential([keras.Input((None, 2)), cayley]).predict(inputs, verbose=0)
+    assert states.shape == (2, steps, STRESS_P * STRESS_N)
+    assert np.all(np.isfinite(states))
+    assert norms(states).max() <= 1.01 * bound
+    assert norms(states[:, -1]).min() > 1.0  # the inputs drive it: not trivially zero
+    certificate = certify(cayley)
+    assert certificate.certified and certificate.discrete_bound < 1.0
+
+    # The same weights under forward Euler: x' = (W D + L) x + d at h = 1.
+    # Its Jacobian at 0 has spectral radius ~1000, and within 100 steps the
+    # state leaves every bound (or overflows).
+    jacobian = (1 - cell.step_size) * np.eye(w.shape[0]) + cell.step_size * (w + coupling)
+    assert spectral_radius(jacobian) > 100.0
+    exploded = to_numpy(euler(inputs[:, :100]))
+    assert not np.all(np.isfinite(exploded)) or norms(exploded).max() > 1e6 * bound
+    euler_certificate = certify(euler)
+    assert euler_certificate.ode_contracting and not euler_certificate.certified
+    assert euler_certificate.euler_bound > 1.0 and "factor bound" in euler_certificate.reason
