@@ -1,8 +1,10 @@
 """Shared test settings: quiet Keras, fixed seeds, the MNIST and UCR folders, tiny runs."""
 
 import ast
+import gzip
 import io
 import os
+import struct
 import sys
 import tarfile
 import time
@@ -11,11 +13,16 @@ import keras
 import numpy as np
 import pytest
 
+from keras_rnnofrnns import AssemblyCell, AssemblyRNN
+from keras_rnnofrnns.data import mnist
 from keras_rnnofrnns.experiments import Configuration, Protocol, StopBeforeDeadline, train_run
 
 keras.config.disable_interactive_logging()
 
 STRATEGIES = ("tanh_diag", "clip_diag", "sparse")
+
+# The repository's root folder (examples/, benchmarks/, docs/, results/).
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(autouse=True)
@@ -114,6 +121,202 @@ def assert_imports_only_numpy_and_stdlib(module):
             top_level.add(node.module.split(".")[0])
     assert top_level - {"__future__", "numpy"} <= set(sys.stdlib_module_names)
     assert "numpy" in top_level
+
+
+# -- assemblies of the cell, layer and stability tests ---------------------
+# P modules of N units with C coupling blocks: the arithmetic against the
+# numpy reference, the RNN features, saving and configurations.
+P, N, C = 4, 6, 3
+# The training, constraint and certificate tests couple more pairs (4 of 6).
+STABILITY_C = 4
+
+
+def make_inputs(batch=3, steps=9, features=2, seed=0):
+    """Random float32 sequences of shape (batch, steps, features)."""
+    return np.random.default_rng(seed).normal(size=(batch, steps, features)).astype("float32")
+
+
+def classifier(
+    strategy, layer_kind="fast", optimizer="adam", learning_rate=0.05, seed=3, **cell_arguments
+):
+    """A compiled 2-class classifier of 8-step sequences and its AssemblyCell.
+
+    The assembly is P x N with STABILITY_C coupling blocks, `AssemblyRNN`
+    (`layer_kind="fast"`) or `keras.layers.RNN(AssemblyCell)` ("generic").
+    """
+    arguments = dict(module_weights=strategy, density=0.3, seed=seed, **cell_arguments)
+    recurrent = (
+        AssemblyRNN(P, N, STABILITY_C, **arguments)
+        if layer_kind == "fast"
+        else keras.layers.RNN(AssemblyCell(P, N, STABILITY_C, **arguments))
+    )
+    model = keras.Sequential([keras.Input((8, 1)), recurrent, keras.layers.Dense(2)])
+    model.compile(
+        optimizer=keras.optimizers.get({"class_name": optimizer, "config": {"learning_rate": learning_rate}}),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    return model, recurrent.cell
+
+
+def toy_data(count=32, seed=0):
+    """`count` random 8-step sequences for `classifier`, labelled by the sign of their sum."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(count, 8, 1)).astype("float32")
+    return x, (x.sum(axis=(1, 2)) > 0).astype("int32")
+
+
+# -- the fast and the per-step paths compared, gradients included ------------
+# A smaller assembly: each comparison compiles a gradient of both paths.
+SMALL_P, SMALL_N, SMALL_C = 3, 4, 2
+BATCH, STEPS, FEATURES = 3, 7, 2
+MASK = np.array(
+    [[1, 1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 1, 1], [1, 1, 0, 0, 0, 0, 0]], dtype=bool
+)
+RTOL, ATOL = 1e-4, 1e-6
+
+
+def layer_pair(strategy, cell_arguments=None, **rnn_arguments):
+    """The fast and the generic layer with the same, non-trivial weights.
+
+    Without `cell_arguments`, the cell is `module_weights=strategy` with
+    defaults and every weight is perturbed. With `cell_arguments` (which
+    then hold `module_weights`), only the trainable weights are: the
+    integrators need the fixed sparse blocks, metric and pair selections as
+    built.
+    """
+    trainable_only = cell_arguments is not None
+    if cell_arguments is None:
+        cell_arguments = dict(module_weights=strategy, density=0.3, seed=4)
+    fast = AssemblyRNN(SMALL_P, SMALL_N, SMALL_C, **cell_arguments, **rnn_arguments)
+    generic = keras.layers.RNN(
+        AssemblyCell(SMALL_P, SMALL_N, SMALL_C, **cell_arguments), **rnn_arguments
+    )
+    inputs = sequences()
+    fast.build(inputs.shape)
+    generic.build(inputs.shape)
+    # A bias and a stronger coupling, so that every term reaches the gradient.
+    if trainable_only:
+        perturb_trainable(fast, generic, seed=1)
+        return fast, generic
+    rng = np.random.default_rng(1)
+    weights = [w + rng.normal(scale=0.5, size=w.shape).astype(w.dtype) for w in fast.get_weights()]
+    fast.set_weights(weights)
+    generic.set_weights(weights)
+    return fast, generic
+
+
+def sequences(seed=0):
+    """Random float32 sequences of shape (BATCH, STEPS, FEATURES)."""
+    return np.random.default_rng(seed).normal(size=(BATCH, STEPS, FEATURES)).astype("float32")
+
+
+def loss_and_gradients(layer, inputs, initial_state=None, mask=None):
+    """Loss, then d loss / d (trainable weights..., inputs[, initial_state]) as numpy.
+
+    The loss weighs every output (and the returned state) with fixed random
+    numbers, so each output position gets a different upstream gradient.
+    """
+    arguments = [inputs] + ([] if initial_state is None else [initial_state])
+    kwargs = {} if mask is None else {"mask": mask}
+
+    def loss_of(outputs):
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        total = 0.0
+        for i, output in enumerate(outputs):
+            probe = np.random.default_rng(10 + i).normal(size=tuple(output.shape))
+            probe = keras.ops.convert_to_tensor(probe, output.dtype)
+            total = total + keras.ops.sum(output * probe)
+        return total
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        trainable = [v.value for v in layer.trainable_variables]
+        non_trainable = [v.value for v in layer.non_trainable_variables]
+
+        def loss_fn(trainable, arguments):
+            outputs, _ = layer.stateless_call(trainable, non_trainable, *arguments, **kwargs)
+            return loss_of(outputs)
+
+        arguments = [jax.numpy.asarray(a) for a in arguments]
+        # Compiled: tracing once is much faster than running op by op.
+        gradient_fn = jax.jit(jax.value_and_grad(loss_fn, argnums=(0, 1)))
+        loss, (weight_grads, argument_grads) = gradient_fn(trainable, arguments)
+        grads = list(weight_grads) + list(argument_grads)
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        arguments = [tf.convert_to_tensor(a) for a in arguments]
+        with tf.GradientTape() as tape:
+            tape.watch(arguments)
+            loss = loss_of(layer(*arguments, **kwargs))
+        grads = tape.gradient(loss, list(layer.trainable_variables) + arguments)
+    else:
+        import torch
+
+        arguments = [torch.tensor(a, requires_grad=True) for a in arguments]
+        loss = loss_of(layer(*arguments, **kwargs))
+        targets = [v.value for v in layer.trainable_variables] + arguments
+        grads = torch.autograd.grad(loss, targets)
+    return float(to_numpy(loss)), [to_numpy(g) for g in grads]
+
+
+def assert_same_gradients(fast, generic, **call):
+    """Both layers give the same loss and gradients on `sequences()`; returns the loss."""
+    inputs = sequences()
+    fast_loss, fast_grads = loss_and_gradients(fast, inputs, **call)
+    generic_loss, generic_grads = loss_and_gradients(generic, inputs, **call)
+    np.testing.assert_allclose(fast_loss, generic_loss, rtol=RTOL, atol=ATOL)
+    names = [v.path for v in fast.trainable_variables] + ["inputs", "initial_state"]
+    assert len(fast_grads) == len(generic_grads)
+    for name, fast_grad, generic_grad in zip(names, fast_grads, generic_grads):
+        assert np.all(np.isfinite(fast_grad)), name
+        # A gradient that is zero everywhere would make the comparison empty.
+        assert np.any(generic_grad != 0), name
+        np.testing.assert_allclose(fast_grad, generic_grad, rtol=RTOL, atol=ATOL, err_msg=name)
+    return fast_loss
+
+
+# -- synthetic MNIST files --------------------------------------------------
+
+
+def idx_bytes(array, magic=None):
+    """The idx file of a uint8 `array` (`magic` overrides its header's first word)."""
+    array = np.asarray(array, dtype=np.uint8)
+    if magic is None:
+        magic = 0x00000800 | array.ndim
+    header = struct.pack(">I", magic) + b"".join(
+        struct.pack(">I", d) for d in array.shape
+    )
+    return header + array.tobytes()
+
+
+def write_file(path, payload, gz):
+    """Writes `payload` to `path`, gzipped to `path + ".gz"` if `gz`; returns the path."""
+    if gz:
+        path = str(path) + ".gz"
+        payload = gzip.compress(payload)
+    with open(path, "wb") as f:
+        f.write(payload)
+    return str(path)
+
+
+def write_mnist_folder(folder, n_train=5, n_test=3, gz=False, seed=0):
+    """Writes four small synthetic MNIST files; returns the uint8 arrays."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    arrays = {
+        "train_images": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        "train_labels": rng.integers(0, 10, n_train, dtype=np.uint8),
+        "test_images": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        "test_labels": rng.integers(0, 10, n_test, dtype=np.uint8),
+    }
+    # Make sure both extremes occur, so scaling to exactly [0, 1] is visible.
+    arrays["train_images"][0, 0, :2] = (0, 255)
+    for key, array in arrays.items():
+        write_file(folder / mnist.MNIST_FILES[key], idx_bytes(array), gz)
+    return arrays
 
 
 # A run small enough for every backend: a 2 x 4 assembly, 64 train and 64

@@ -8,22 +8,22 @@ synthetic idx files written to tmp_path.
 import dataclasses
 import gzip
 import os
-import re
-import struct
 import sys
 import types
 
 import numpy as np
 import pytest
-from conftest import assert_imports_only_numpy_and_stdlib
+from conftest import (
+    assert_imports_only_numpy_and_stdlib,
+    idx_bytes,
+    write_file,
+    write_mnist_folder,
+)
 
-from keras_rnnofrnns.data import mnist, tasks
+from keras_rnnofrnns.data import mnist
 from keras_rnnofrnns.data import (
-    TASKS,
     SequentialMNIST,
-    TaskData,
     load_sequential_mnist,
-    load_task,
     pixel_permutation,
     read_idx,
 )
@@ -37,42 +37,6 @@ TEST_LABEL_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 # --------------------------------------------------------------------------
 # Helpers and fixtures.
 # --------------------------------------------------------------------------
-
-
-def _idx_bytes(array, magic=None):
-    array = np.asarray(array, dtype=np.uint8)
-    if magic is None:
-        magic = 0x00000800 | array.ndim
-    header = struct.pack(">I", magic) + b"".join(
-        struct.pack(">I", d) for d in array.shape
-    )
-    return header + array.tobytes()
-
-
-def _write(path, payload, gz):
-    if gz:
-        path = str(path) + ".gz"
-        payload = gzip.compress(payload)
-    with open(path, "wb") as f:
-        f.write(payload)
-    return str(path)
-
-
-def _write_folder(folder, n_train=5, n_test=3, gz=False, seed=0):
-    """Writes four small synthetic MNIST files; returns the uint8 arrays."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    arrays = {
-        "train_images": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
-        "train_labels": rng.integers(0, 10, n_train, dtype=np.uint8),
-        "test_images": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
-        "test_labels": rng.integers(0, 10, n_test, dtype=np.uint8),
-    }
-    # Make sure both extremes occur, so scaling to exactly [0, 1] is visible.
-    arrays["train_images"][0, 0, :2] = (0, 255)
-    for key, array in arrays.items():
-        _write(folder / NAMES[key], _idx_bytes(array), gz)
-    return arrays
 
 
 @pytest.fixture(scope="module")
@@ -199,7 +163,7 @@ def test_permuted_uses_one_permutation_for_train_and_test(full, mnist_dir):
 
 @pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
 def test_synthetic_folder_values(tmp_path, gz):
-    arrays = _write_folder(tmp_path, n_train=6, n_test=4, gz=gz)
+    arrays = write_mnist_folder(tmp_path, n_train=6, n_test=4, gz=gz)
     data = load_sequential_mnist(tmp_path)
     expected = arrays["train_images"].reshape(6, 784, 1).astype(np.float32) / 255
     np.testing.assert_allclose(data.x_train, expected, rtol=1e-6, atol=0)
@@ -211,10 +175,10 @@ def test_synthetic_folder_values(tmp_path, gz):
 
 
 def test_mixed_plain_and_gzip_files(tmp_path):
-    arrays = _write_folder(tmp_path, n_train=4, n_test=2, gz=True)
+    arrays = write_mnist_folder(tmp_path, n_train=4, n_test=2, gz=True)
     name = NAMES["test_images"]
     os.remove(tmp_path / (name + ".gz"))
-    _write(tmp_path / name, _idx_bytes(arrays["test_images"]), gz=False)
+    write_file(tmp_path / name, idx_bytes(arrays["test_images"]), gz=False)
     data = load_sequential_mnist(tmp_path)
     np.testing.assert_array_equal(
         np.rint(data.x_test * 255).astype(np.uint8).reshape(2, 28, 28),
@@ -224,8 +188,8 @@ def test_mixed_plain_and_gzip_files(tmp_path):
 
 def test_read_idx_plain_and_gzip_agree(tmp_path):
     array = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
-    plain = _write(tmp_path / "a-idx3-ubyte", _idx_bytes(array), gz=False)
-    packed = _write(tmp_path / "b-idx3-ubyte", _idx_bytes(array), gz=True)
+    plain = write_file(tmp_path / "a-idx3-ubyte", idx_bytes(array), gz=False)
+    packed = write_file(tmp_path / "b-idx3-ubyte", idx_bytes(array), gz=True)
     for path in (plain, packed):
         got = read_idx(path)
         assert got.dtype == np.uint8
@@ -233,7 +197,7 @@ def test_read_idx_plain_and_gzip_agree(tmp_path):
 
 
 def test_permutation_reproducible_and_differs_across_seeds(tmp_path):
-    arrays = _write_folder(tmp_path, n_train=5, n_test=3)
+    arrays = write_mnist_folder(tmp_path, n_train=5, n_test=3)
     a = load_sequential_mnist(tmp_path, permuted=True, permutation_seed=3)
     b = load_sequential_mnist(tmp_path, permuted=True, permutation_seed=3)
     c = load_sequential_mnist(tmp_path, permuted=True, permutation_seed=4)
@@ -252,8 +216,8 @@ def test_permutation_reproducible_and_differs_across_seeds(tmp_path):
 
 def test_explicit_data_dir_beats_mnist_dir(tmp_path, monkeypatch, no_tfds):
     env_dir, arg_dir = tmp_path / "env", tmp_path / "arg"
-    _write_folder(env_dir, n_train=3, n_test=2, seed=1)
-    _write_folder(arg_dir, n_train=7, n_test=4, seed=2)
+    write_mnist_folder(env_dir, n_train=3, n_test=2, seed=1)
+    write_mnist_folder(arg_dir, n_train=7, n_test=4, seed=2)
     monkeypatch.setenv("MNIST_DIR", str(env_dir))
     from_arg = load_sequential_mnist(arg_dir)
     assert from_arg.source == str(arg_dir)
@@ -330,7 +294,7 @@ def test_no_source_raises_file_not_found(monkeypatch, no_tfds, empty_env):
 
 
 def test_missing_folder_raises_without_fallback(tmp_path, monkeypatch, no_tfds):
-    _write_folder(tmp_path / "good")
+    write_mnist_folder(tmp_path / "good")
     monkeypatch.setenv("MNIST_DIR", str(tmp_path / "good"))
     missing = tmp_path / "does-not-exist"
     with pytest.raises(FileNotFoundError) as e:
@@ -347,7 +311,7 @@ def test_wrong_mnist_dir_raises_without_fallback(tmp_path, monkeypatch, no_tfds)
 
 @pytest.mark.parametrize("key", sorted(NAMES))
 def test_missing_file_names_file_and_folder(tmp_path, key):
-    _write_folder(tmp_path, gz=True)
+    write_mnist_folder(tmp_path, gz=True)
     os.remove(tmp_path / (NAMES[key] + ".gz"))
     with pytest.raises(FileNotFoundError) as e:
         load_sequential_mnist(tmp_path)
@@ -369,38 +333,38 @@ def test_read_idx_missing_file(tmp_path):
 
 def _corrupt(kind, tmp_path, gz):
     """Writes a good folder, then breaks one file; returns its path stem."""
-    arrays = _write_folder(tmp_path, n_train=5, n_test=3, gz=gz)
+    arrays = write_mnist_folder(tmp_path, n_train=5, n_test=3, gz=gz)
     images, labels = NAMES["train_images"], NAMES["train_labels"]
     if kind == "bad magic (images)":
-        payload = _idx_bytes(arrays["train_images"], magic=0x00000903)
-        return _write(tmp_path / images, payload, gz), "bad magic"
+        payload = idx_bytes(arrays["train_images"], magic=0x00000903)
+        return write_file(tmp_path / images, payload, gz), "bad magic"
     if kind == "bad magic (labels)":
-        payload = _idx_bytes(arrays["train_labels"], magic=0x12345601)
-        return _write(tmp_path / labels, payload, gz), "bad magic"
+        payload = idx_bytes(arrays["train_labels"], magic=0x12345601)
+        return write_file(tmp_path / labels, payload, gz), "bad magic"
     if kind == "labels magic on images":
-        payload = _idx_bytes(arrays["train_labels"])
-        return _write(tmp_path / images, payload, gz), "0x00000803"
+        payload = idx_bytes(arrays["train_labels"])
+        return write_file(tmp_path / images, payload, gz), "0x00000803"
     if kind == "truncated data":
-        payload = _idx_bytes(arrays["train_images"])[:-100]
-        return _write(tmp_path / images, payload, gz), "truncated"
+        payload = idx_bytes(arrays["train_images"])[:-100]
+        return write_file(tmp_path / images, payload, gz), "truncated"
     if kind == "truncated header":
-        payload = _idx_bytes(arrays["train_images"])[:10]
-        return _write(tmp_path / images, payload, gz), "truncated"
+        payload = idx_bytes(arrays["train_images"])[:10]
+        return write_file(tmp_path / images, payload, gz), "truncated"
     if kind == "empty file":
-        return _write(tmp_path / labels, b"", gz), "truncated"
+        return write_file(tmp_path / labels, b"", gz), "truncated"
     if kind == "trailing bytes":
-        payload = _idx_bytes(arrays["train_labels"]) + b"\x00\x01"
-        return _write(tmp_path / labels, payload, gz), "corrupt"
+        payload = idx_bytes(arrays["train_labels"]) + b"\x00\x01"
+        return write_file(tmp_path / labels, payload, gz), "corrupt"
     if kind == "label count mismatch":
-        payload = _idx_bytes(arrays["train_labels"][:4])
-        return _write(tmp_path / labels, payload, gz), "5 images"
+        payload = idx_bytes(arrays["train_labels"][:4])
+        return write_file(tmp_path / labels, payload, gz), "5 images"
     if kind == "label value 12":
         bad = arrays["train_labels"].copy()
         bad[2] = 12
-        return _write(tmp_path / labels, _idx_bytes(bad), gz), "is 12"
+        return write_file(tmp_path / labels, idx_bytes(bad), gz), "is 12"
     if kind == "wrong image size":
-        payload = _idx_bytes(np.zeros((5, 28, 27), np.uint8))
-        return _write(tmp_path / images, payload, gz), "(5, 28, 27)"
+        payload = idx_bytes(np.zeros((5, 28, 27), np.uint8))
+        return write_file(tmp_path / images, payload, gz), "(5, 28, 27)"
     raise AssertionError(kind)
 
 
@@ -423,9 +387,9 @@ def test_corrupt_file_raises_value_error_naming_it(tmp_path, kind, gz):
 
 
 def test_truncated_gzip_stream_raises_value_error(tmp_path):
-    arrays = _write_folder(tmp_path, gz=True)
+    arrays = write_mnist_folder(tmp_path, gz=True)
     path = tmp_path / (NAMES["test_images"] + ".gz")
-    packed = gzip.compress(_idx_bytes(arrays["test_images"]))
+    packed = gzip.compress(idx_bytes(arrays["test_images"]))
     path.write_bytes(packed[: len(packed) // 2])
     with pytest.raises(ValueError, match="corrupt or truncated gzip") as e:
         load_sequential_mnist(tmp_path)
@@ -448,7 +412,7 @@ def test_bad_limit_type_or_sign(tmp_path, name, value):
 
 @pytest.mark.parametrize("name, available", [("limit_train", 5), ("limit_test", 3)])
 def test_limit_above_available(tmp_path, name, available):
-    _write_folder(tmp_path, n_train=5, n_test=3)
+    write_mnist_folder(tmp_path, n_train=5, n_test=3)
     data = load_sequential_mnist(tmp_path, **{name: available})  # Exactly all: ok.
     assert len(data.y_train) == 5 and len(data.y_test) == 3
     with pytest.raises(ValueError, match=f"{name}={available + 1} is above the "
@@ -468,7 +432,7 @@ def test_bad_seed_in_loader(tmp_path, seed):
 
 
 def test_result_is_frozen_with_short_repr(tmp_path):
-    _write_folder(tmp_path)
+    write_mnist_folder(tmp_path)
     data = load_sequential_mnist(tmp_path, permuted=True)
     with pytest.raises(dataclasses.FrozenInstanceError):
         data.x_train = None
@@ -481,56 +445,15 @@ def test_module_imports_only_numpy_and_stdlib():
 
 
 def test_training_files_in_the_test_place_are_refused(tmp_path):
-    arrays = _write_folder(tmp_path, n_train=4, n_test=4)
+    arrays = write_mnist_folder(tmp_path, n_train=4, n_test=4)
     for split in ("images", "labels"):
-        _write(tmp_path / NAMES[f"test_{split}"], _idx_bytes(arrays[f"train_{split}"]), False)
+        write_file(tmp_path / NAMES[f"test_{split}"], idx_bytes(arrays[f"train_{split}"]), False)
     with pytest.raises(ValueError, match="test files hold the same images and labels"):
         load_sequential_mnist(str(tmp_path))
 
 
 def test_a_split_of_the_other_canonical_count_is_refused(tmp_path):
     # The canonical test count in the training place: swapped files.
-    _write_folder(tmp_path, n_train=10000, n_test=3)
+    write_mnist_folder(tmp_path, n_train=10000, n_test=3)
     with pytest.raises(ValueError, match="train files hold 10000 examples, the count of"):
         load_sequential_mnist(str(tmp_path))
-
-
-# -- the tasks ------------------------------------------------------------------
-
-
-def test_tasks_module_imports_only_numpy_and_stdlib():
-    assert_imports_only_numpy_and_stdlib(tasks)
-
-
-def test_load_task_gives_named_arrays_permuted_and_row_wise(tmp_path):
-    labels = _write_folder(tmp_path, n_train=5, n_test=3)["train_labels"]
-    plain = load_task("smnist", str(tmp_path))
-    assert isinstance(plain, TaskData) and plain.task == "smnist"
-    assert plain.permutation is None and plain.source == str(tmp_path)
-    assert plain.x_train.shape == (5, 784, 1) and plain.y_test.shape == (3,)
-    np.testing.assert_array_equal(plain.y_train, labels.astype(np.int32))
-    permuted = load_task("psmnist", str(tmp_path), permutation_seed=3, limit_test=2)
-    np.testing.assert_array_equal(permuted.permutation, pixel_permutation(3))
-    np.testing.assert_array_equal(permuted.x_train[:, :, 0],
-                                  plain.x_train[:, pixel_permutation(3), 0])  # fmt: skip
-    assert permuted.x_test.shape == (2, 784, 1)
-    rows = load_task("smnist", str(tmp_path), row_wise=True)
-    assert rows.x_train.shape == (5, 28, 28)
-    np.testing.assert_array_equal(rows.x_train.reshape(5, 784), plain.x_train[:, :, 0])
-    assert "TaskData('smnist'" in repr(rows)
-    assert {name: task.permuted for name, task in TASKS.items()} == {
-        "smnist": False, "psmnist": True
-    }
-
-
-@pytest.mark.parametrize(
-    "task, options, message",
-    [("mnist", {}, "Invalid `task`: received task='mnist'; expected one of 'smnist', "
-                   "'psmnist'"),
-     ("smnist", {"row_wise": "yes"},
-      "Invalid `row_wise`: received row_wise='yes'; expected True or False"),
-     ("psmnist", {"permutation_seed": -1}, "seed must be a non-negative integer, got -1")],
-)  # fmt: skip
-def test_load_task_refuses_bad_arguments_by_name(task, options, message, tmp_path):
-    with pytest.raises(ValueError, match=re.escape(message)):
-        load_task(task, str(tmp_path), **options)

@@ -1,16 +1,16 @@
 """The protocol's settings are declared once: flags, checks, records and table follow.
 
-Each test walks `SETTINGS` (or the time-series protocol's), so a setting
-added to the declaration is covered here without a new test; the tables of
-test values below must name every setting, so a new one fails until it is
-given a value to try.
+Each test walks `SETTINGS`, so a setting added to the declaration is
+covered here without a new test (the time-series protocol's own settings
+are test_timeseries.py's); the tables of test values below must name every
+setting, so a new one fails until it is given a value to try.
 """
 
 import dataclasses
 
 import pytest
 
-from keras_rnnofrnns.experiments import records, runner, settings, table, timeseries
+from keras_rnnofrnns.experiments import records, runner, settings, table
 from keras_rnnofrnns.experiments.settings import (
     PAPER_DEFAULTS,
     PROTOCOL_KEYS,
@@ -143,28 +143,6 @@ def test_the_table_states_the_paper_protocol_and_footnotes_each_difference():
         assert f"[1] differs from the paper's setup: {wording}." in text, setting.name
     paper = runner.Protocol.create("smnist").run_config()
     assert table._deviation(paper) == ""
-
-
-def test_timeseries_settings_have_flags_checks_and_records():
-    parser = timeseries.build_parser()
-    flags = {flag for action in parser._actions for flag in action.option_strings}
-    added = timeseries.TIMESERIES_SETTINGS
-    assert timeseries.TimeSeriesProtocol.SETTINGS == SETTINGS + added
-    protocol = timeseries.TimeSeriesProtocol.create(
-        "Adiac", "lstm", state_size=7, pad=True, optimizer="sgd", patience=3
-    )
-    for setting in added:
-        assert setting.flag in flags
-        assert protocol.run_config()[setting.name] == getattr(protocol, setting.name)
-    assert (protocol.optimizer, protocol.patience) == ("sgd", 3)
-    with pytest.raises(ValueError, match="Invalid `state_size`: received state_size=0"):
-        timeseries.TimeSeriesProtocol.create("Adiac", "lstm", state_size=0)
-    with pytest.raises(ValueError, match="Invalid `pad`"):
-        timeseries.TimeSeriesProtocol.create("Adiac", "lstm", pad="no")
-    # Smaller assemblies get C within their p(p-1)/2 pairs when C is not given.
-    small = timeseries.TimeSeriesProtocol.create("Adiac", "scn-3", num_modules=3,
-                                                 coupling_blocks=None)  # fmt: skip
-    assert small.coupling_blocks == (3,)
 
 
 def test_table_text_lists_each_wording_once():

@@ -18,6 +18,7 @@ import sys
 
 import keras
 import pytest
+from conftest import ROOT
 
 from keras_rnnofrnns.experiments import runner, storage
 from keras_rnnofrnns.experiments.records import history_from_csv
@@ -27,7 +28,6 @@ pytestmark = pytest.mark.skipif(
     reason="backend-neutral file handling, tested once (on JAX) to keep the suite's time",
 )
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 METHOD = "adadiag-tanh"
 NAME = f"smnist_{METHOD}_C1_seed0"
 # Learning rate and batch size make epoch 1 a new best after a poor epoch 0.

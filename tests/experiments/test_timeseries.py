@@ -10,9 +10,11 @@ import os
 
 import numpy as np
 import pytest
+from conftest import ROOT
 
 from keras_rnnofrnns.experiments import timeseries
 from keras_rnnofrnns.experiments.records import load_records
+from keras_rnnofrnns.experiments.settings import SETTINGS
 from keras_rnnofrnns.experiments.timeseries import (
     JOURNAL_SETTINGS,
     TimeSeriesProtocol,
@@ -22,7 +24,6 @@ from keras_rnnofrnns.experiments.timeseries import (
     run_timeseries,
 )
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = dict(num_modules=2, module_size=4, coupling_blocks=(1,), epochs=2, verbose=0)
 
 
@@ -55,6 +56,28 @@ def test_settings_follow_the_journal_table_and_name_the_defaults():
     ]
     with pytest.raises(ValueError, match="method"):
         method_family("transformer")
+
+
+def test_timeseries_settings_have_flags_checks_and_records():
+    parser = timeseries.build_parser()
+    flags = {flag for action in parser._actions for flag in action.option_strings}
+    added = timeseries.TIMESERIES_SETTINGS
+    assert timeseries.TimeSeriesProtocol.SETTINGS == SETTINGS + added
+    protocol = timeseries.TimeSeriesProtocol.create(
+        "Adiac", "lstm", state_size=7, pad=True, optimizer="sgd", patience=3
+    )
+    for setting in added:
+        assert setting.flag in flags
+        assert protocol.run_config()[setting.name] == getattr(protocol, setting.name)
+    assert (protocol.optimizer, protocol.patience) == ("sgd", 3)
+    with pytest.raises(ValueError, match="Invalid `state_size`: received state_size=0"):
+        timeseries.TimeSeriesProtocol.create("Adiac", "lstm", state_size=0)
+    with pytest.raises(ValueError, match="Invalid `pad`"):
+        timeseries.TimeSeriesProtocol.create("Adiac", "lstm", pad="no")
+    # Smaller assemblies get C within their p(p-1)/2 pairs when C is not given.
+    small = timeseries.TimeSeriesProtocol.create("Adiac", "scn-3", num_modules=3,
+                                                 coupling_blocks=None)  # fmt: skip
+    assert small.coupling_blocks == (3,)
 
 
 def test_protocol_defaults_and_bad_arguments():
