@@ -13,7 +13,8 @@ import numpy as np
 MAX_SEED = 2**31 - 1
 
 
-def _fail(name, value, allowed):
+def fail(name, value, allowed):
+    """Raises the package's ValueError naming the argument, its value and what is allowed."""
     raise ValueError(
         f"Invalid `{name}`: received {name}={value!r}; expected {allowed}."
     )
@@ -22,11 +23,11 @@ def _fail(name, value, allowed):
 def check_int(name, value, minimum=None, maximum=None):
     """Returns `value` if it is an int (not a bool) inside [minimum, maximum]."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        _fail(name, value, _int_range_text(minimum, maximum))
+        fail(name, value, _int_range_text(minimum, maximum))
     if (minimum is not None and value < minimum) or (
         maximum is not None and value > maximum
     ):
-        _fail(name, value, _int_range_text(minimum, maximum))
+        fail(name, value, _int_range_text(minimum, maximum))
     return int(value)
 
 
@@ -47,7 +48,7 @@ def _is_real(value):
 def check_positive_float(name, value):
     """Returns `value` as a float if it is a finite real number > 0."""
     if not _is_real(value) or not value > 0 or value == float("inf"):
-        _fail(name, value, "a finite number > 0")
+        fail(name, value, "a finite number > 0")
     return float(value)
 
 
@@ -65,14 +66,14 @@ def check_real(name, value, minimum, maximum, include_minimum=True, include_maxi
     if not inside:
         left = "[" if include_minimum else "("
         right = "]" if include_maximum else ")"
-        _fail(name, value, f"a number in {left}{minimum:g}, {maximum:g}{right}")
+        fail(name, value, f"a number in {left}{minimum:g}, {maximum:g}{right}")
     return float(value)
 
 
 def check_bool(name, value):
     """Returns `value` as a bool if it is True or False (numpy's too)."""
     if not isinstance(value, (bool, np.bool_)):
-        _fail(name, value, "True or False")
+        fail(name, value, "True or False")
     return bool(value)
 
 
@@ -84,7 +85,7 @@ def check_seed(name, value):
 def check_choice(name, value, choices):
     """Returns `value` if it is one of `choices`."""
     if value not in choices:
-        _fail(name, value, "one of " + ", ".join(repr(c) for c in choices))
+        fail(name, value, "one of " + ", ".join(repr(c) for c in choices))
     return value
 
 
@@ -92,11 +93,11 @@ def check_number_pair(name, value, minimum, maximum):
     """Returns `value` as a pair of floats `(low, high)`, minimum < low < high <= maximum."""
     allowed = f"a pair (low, high) of numbers with {minimum:g} < low < high <= {maximum:g}"
     if not isinstance(value, (tuple, list)) or len(value) != 2:
-        _fail(name, value, allowed)
+        fail(name, value, allowed)
     for item in value:
         if isinstance(item, bool) or not isinstance(item, numbers.Real):
-            _fail(name, value, allowed)
+            fail(name, value, allowed)
     low, high = float(value[0]), float(value[1])
     if not minimum < low < high <= maximum:
-        _fail(name, value, allowed)
+        fail(name, value, allowed)
     return low, high

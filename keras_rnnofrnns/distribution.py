@@ -21,7 +21,7 @@ import numbers
 
 import keras
 
-from keras_rnnofrnns._checks import _fail, check_int
+from keras_rnnofrnns._checks import fail, check_int
 
 # Backends on which `data_parallel_scope(enabled=True)` works.
 DATA_PARALLEL_BACKENDS = ("jax", "tensorflow")
@@ -108,7 +108,7 @@ def data_parallel_scope(enabled=True, devices=None):
     True
     """
     if not isinstance(enabled, bool):
-        _fail("enabled", enabled, "True or False")
+        fail("enabled", enabled, "True or False")
     devices = _checked_devices(devices)
     if not enabled:
         return contextlib.nullcontext()
@@ -164,15 +164,15 @@ def check_even_split(devices, batch_size, example_counts):
     parts = len(devices)
     check_int("batch_size", batch_size, 1)
     if batch_size % parts:
-        _fail("batch_size", batch_size, f"a multiple of the number of devices, {parts}")
+        fail("batch_size", batch_size, f"a multiple of the number of devices, {parts}")
     if not isinstance(example_counts, (list, tuple)) or not all(
         isinstance(count, numbers.Integral) and not isinstance(count, bool) and count >= 1
         for count in example_counts
     ):
-        _fail("example_counts", example_counts, "a list of integers >= 1")
+        fail("example_counts", example_counts, "a list of integers >= 1")
     for count in example_counts:
         if count % batch_size % parts:
-            _fail(
+            fail(
                 "example_counts",
                 example_counts,
                 f"counts whose last batch (count % batch_size) is a multiple of the "
@@ -217,10 +217,10 @@ def _checked_devices(devices):
         or not devices
         or not all(isinstance(name, str) for name in devices)
     ):
-        _fail("devices", devices, expected)
+        fail("devices", devices, expected)
     names = [name.lower() for name in devices]
     if len(set(names)) != len(names) or any(name not in allowed for name in names):
-        _fail("devices", devices, expected)
+        fail("devices", devices, expected)
     return names
 
 

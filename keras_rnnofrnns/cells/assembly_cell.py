@@ -7,7 +7,7 @@ import numpy as np
 from keras import ops
 
 from keras_rnnofrnns._checks import (
-    _fail,
+    fail,
     check_bool,
     check_choice,
     check_int,
@@ -62,7 +62,7 @@ def _activation_name(activation):
         if isinstance(name, dict):
             name = None
     if name not in CONTRACTING_ACTIVATIONS:
-        _fail(
+        fail(
             "activation",
             activation,
             "an activation with slope in [0, 1], by name: "
@@ -304,7 +304,7 @@ class AssemblyCell(keras.layers.Layer, _SequenceHooks):
         self.gate_bounds = check_number_pair("gate_bounds", gate_bounds, 0.0, 1.0)
         self.coupling_step = check_choice("coupling_step", coupling_step, COUPLING_STEPS)
         if self.integrator == "cayley" and self.dt / self.tau > 1.0:
-            _fail(
+            fail(
                 "dt",
                 dt,
                 f"dt / tau <= 1 with integrator='cayley' (here tau={self.tau:g}): the "
@@ -312,7 +312,7 @@ class AssemblyCell(keras.layers.Layer, _SequenceHooks):
                 "contracting, only for h <= 1",
             )
         if self.coupling_step == "learned" and self.integrator != "cayley":
-            _fail(
+            fail(
                 "coupling_step",
                 coupling_step,
                 "'fixed' with integrator='euler' (a learned coupling step is a Cayley option)",

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_rnnofrnns._checks import _fail, check_real
+from keras_rnnofrnns._checks import fail, check_real
 
 # Significand precision (bits, implicit bit included) of the float dtypes a
 # Keras computation may run in; 1 - 2**-bits is the largest value below 1.
@@ -25,7 +25,7 @@ def largest_below_one(dtype):
     """
     name = keras.backend.standardize_dtype(dtype)
     if name not in _SIGNIFICAND_BITS:
-        _fail("dtype", name, "one of " + ", ".join(_SIGNIFICAND_BITS))
+        fail("dtype", name, "one of " + ", ".join(_SIGNIFICAND_BITS))
     return 1.0 - 2.0 ** -_SIGNIFICAND_BITS[name]
 
 

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_rnnofrnns._checks import _fail
+from keras_rnnofrnns._checks import fail
 
 
 def check_metric(metric, size=None, name="metric"):
@@ -17,9 +17,9 @@ def check_metric(metric, size=None, name="metric"):
     array = np.asarray(metric, dtype=np.float64)
     if array.ndim != 1 or (size is not None and array.shape[0] != size):
         expected = f"a vector of {size}" if size is not None else "a vector of"
-        _fail(name, f"array of shape {array.shape}", expected + " positive numbers")
+        fail(name, f"array of shape {array.shape}", expected + " positive numbers")
     if not np.all(np.isfinite(array)) or not np.all(array > 0):
-        _fail(name, "array with entries <= 0 or not finite", "positive, finite entries")
+        fail(name, "array with entries <= 0 or not finite", "positive, finite entries")
     return array
 
 
@@ -69,9 +69,9 @@ class SkewSymmetric(keras.constraints.Constraint):
     def __call__(self, w):
         w = ops.convert_to_tensor(w)
         if len(w.shape) != 2 or w.shape[0] != w.shape[1]:
-            _fail("w", f"tensor of shape {tuple(w.shape)}", "a square matrix")
+            fail("w", f"tensor of shape {tuple(w.shape)}", "a square matrix")
         if self.metric is not None and self.metric.shape[0] != w.shape[0]:
-            _fail(
+            fail(
                 "metric",
                 f"vector of length {self.metric.shape[0]}",
                 f"length {w.shape[0]} to match the matrix",

@@ -4,7 +4,7 @@ import numbers
 
 import numpy as np
 
-from keras_rnnofrnns._checks import _fail, check_int
+from keras_rnnofrnns._checks import fail, check_int
 
 
 def max_coupling_blocks(num_modules):
@@ -37,7 +37,7 @@ def resolve_coupling_pairs(coupling_blocks, num_modules, seed):
         chosen = np.random.default_rng(seed).choice(limit, size=count, replace=False)
         return tuple(sorted(all_pairs[k] for k in chosen))
     if isinstance(coupling_blocks, (str, bytes)) or not hasattr(coupling_blocks, "__iter__"):
-        _fail(
+        fail(
             "coupling_blocks",
             coupling_blocks,
             f"an integer from 0 to {limit} or a list of (i, j) module pairs",
@@ -51,16 +51,16 @@ def resolve_coupling_pairs(coupling_blocks, num_modules, seed):
                 isinstance(k, numbers.Integral) and not isinstance(k, bool) for k in pair
             )
         ):
-            _fail("coupling_blocks", coupling_blocks, "pairs (i, j) of integer module indices")
+            fail("coupling_blocks", coupling_blocks, "pairs (i, j) of integer module indices")
         i, j = int(pair[0]), int(pair[1])
         if not (0 <= i < num_modules and 0 <= j < num_modules):
-            _fail(
+            fail(
                 "coupling_blocks",
                 coupling_blocks,
                 f"module indices from 0 to {num_modules - 1} (pair {(i, j)} is out of range)",
             )
         if i == j:
-            _fail(
+            fail(
                 "coupling_blocks",
                 coupling_blocks,
                 f"pairs of two different modules (pair {(i, j)} couples a module to itself)",
@@ -68,7 +68,7 @@ def resolve_coupling_pairs(coupling_blocks, num_modules, seed):
         pairs.append((min(i, j), max(i, j)))
     if len(set(pairs)) != len(pairs):
         repeated = sorted({p for p in pairs if pairs.count(p) > 1})
-        _fail(
+        fail(
             "coupling_blocks",
             coupling_blocks,
             f"each pair at most once (repeated: {repeated}; (i, j) and (j, i) are the same pair)",

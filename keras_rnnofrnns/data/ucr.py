@@ -40,7 +40,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import _fail, check_int
+from .._checks import fail, check_int
 from ._files import read_maybe_gzipped
 
 __all__ = ["UCRDataset", "UCRSplit", "load_ucr"]
@@ -707,7 +707,7 @@ def _check_name(name):
         or (os.altsep is not None and os.altsep in name)
     )
     if bad:
-        _fail(
+        fail(
             "name", name,
             "a non-empty data set name without path separators, e.g. 'FordA'",
         )
@@ -799,10 +799,10 @@ def load_ucr(
     """
     _check_name(name)
     if not isinstance(pad, bool):
-        _fail("pad", pad, "True or False")
+        fail("pad", pad, "True or False")
     if pad_length is not None:
         if not pad:
-            _fail("pad_length", pad_length, "None unless pad=True")
+            fail("pad_length", pad_length, "None unless pad=True")
         pad_length = check_int("pad_length", pad_length, minimum=1)
 
     origin = "the data_dir argument"
@@ -837,7 +837,7 @@ def load_ucr(
     width = longest
     if pad_length is not None:
         if pad_length < longest:
-            _fail(
+            fail(
                 "pad_length", pad_length,
                 f"None or an integer >= {longest}, the longest series of "
                 f"{name!r} (series are never truncated)",

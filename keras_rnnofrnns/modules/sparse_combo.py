@@ -11,7 +11,7 @@ All of this runs once, on the host, in numpy: the matrices are fixed.
 
 import numpy as np
 
-from keras_rnnofrnns._checks import _fail
+from keras_rnnofrnns._checks import fail
 
 # Target spectral radius of |W_i| after scaling: a margin below 1 keeps the
 # metric P well conditioned (its entries stay within about 1 / (1 - 0.9)).
@@ -79,7 +79,7 @@ def contraction_metric(block):
     absolute = np.abs(np.asarray(block, dtype=np.float64))
     radius = spectral_radius(absolute)
     if not radius < 1.0:
-        _fail("block", f"matrix with rho(|W|)={radius:.4g}", "rho(|W|) < 1")
+        fail("block", f"matrix with rho(|W|)={radius:.4g}", "rho(|W|) < 1")
     identity = np.eye(absolute.shape[0])
     ones = np.ones(absolute.shape[0])
     v = np.linalg.solve(identity - absolute, ones)

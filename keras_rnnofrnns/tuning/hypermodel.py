@@ -13,7 +13,7 @@ except ImportError:  # keras-tuner is an optional dependency of the package.
         "keras-rnnofrnns[tuning]`)."
     ) from None
 
-from keras_rnnofrnns._checks import _fail, check_choice, check_int, check_positive_float
+from keras_rnnofrnns._checks import fail, check_choice, check_int, check_positive_float
 from keras_rnnofrnns.coupling.topology import max_coupling_blocks
 from keras_rnnofrnns.models import METHODS, PAPER_METHODS, sequence_classifier
 
@@ -68,16 +68,16 @@ def _dimension(name, spec, check, allow_range=True):
     """
     if isinstance(spec, tuple):
         if not allow_range:
-            _fail(name, spec, "a single value or a non-empty list of choices")
+            fail(name, spec, "a single value or a non-empty list of choices")
         if len(spec) != 2:
-            _fail(name, spec, _SPEC_TEXT)
+            fail(name, spec, _SPEC_TEXT)
         low, high = check(spec[0]), check(spec[1])
         if low > high:
-            _fail(name, spec, "a (min, max) tuple with min <= max")
+            fail(name, spec, "a (min, max) tuple with min <= max")
         return ("fixed", low) if low == high else ("range", (low, high))
     if isinstance(spec, list):
         if not spec:
-            _fail(name, spec, _SPEC_TEXT)
+            fail(name, spec, _SPEC_TEXT)
         values = list(dict.fromkeys(check(value) for value in spec))
         return ("fixed", values[0]) if len(values) == 1 else ("choice", values)
     return ("fixed", check(spec))
@@ -203,7 +203,7 @@ class AssemblyHyperModel(keras_tuner.HyperModel):
     def _coupling_dimension(self, coupling_blocks, density):
         limit = self.max_coupling_blocks
         if coupling_blocks is not None and density is not None:
-            _fail(
+            fail(
                 "coupling_density",
                 density,
                 "None when `coupling_blocks` is given (give the coupling as a "
@@ -213,7 +213,7 @@ class AssemblyHyperModel(keras_tuner.HyperModel):
         def check_blocks(value):
             integer = isinstance(value, numbers.Integral) and not isinstance(value, bool)
             if not integer or not 0 <= value <= limit:
-                _fail(
+                fail(
                     "coupling_blocks",
                     value,
                     f"an integer from 0 to {limit} = p(p-1)/2, the number of "
@@ -231,7 +231,7 @@ class AssemblyHyperModel(keras_tuner.HyperModel):
                 or not isinstance(value, numbers.Real)
                 or not 0.0 <= value <= 1.0
             ):
-                _fail("coupling_density", value, "a number from 0 to 1")
+                fail("coupling_density", value, "a number from 0 to 1")
             # Round halves up: Python's round() would send 0.5 * 5 to 2.
             return int(math.floor(value * limit + 0.5))
 
