@@ -528,13 +528,7 @@ def _parse_ts(path: str) -> _Split:
             f"File {path!r} holds no series after @data (line "
             f"{header['data'][1]}); the split is empty."
         )
-    return _Split(
-        x=_stack(series),
-        lengths=np.array([len(s) for s in series], dtype=np.int32),
-        labels=labels,
-        declared=declared,
-        where=path,
-    )
+    return _split_of(series, labels, declared, path)
 
 
 def _parse_ts_dim(part, path, line_no, d):
@@ -556,6 +550,17 @@ def _parse_ts_dim(part, path, line_no, d):
             "infinite values are not supported."
         )
     return values
+
+
+def _split_of(series, labels, declared, where) -> _Split:
+    """A `_Split` of (T_i, C) series of any lengths."""
+    return _Split(
+        x=_stack(series),
+        lengths=np.array([len(s) for s in series], dtype=np.int32),
+        labels=labels,
+        declared=declared,
+        where=where,
+    )
 
 
 def _stack(series) -> np.ndarray:
@@ -681,13 +686,7 @@ def _from_aeon(x, y, where) -> _Split:
                 f"{where}: series {i} holds NaN or infinite values; missing "
                 "values are not supported."
             )
-    return _Split(
-        x=_stack(series),
-        lengths=np.array([len(s) for s in series], dtype=np.int32),
-        labels=labels,
-        declared=None,
-        where=where,
-    )
+    return _split_of(series, labels, None, where)
 
 
 # --------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import types
 
 import numpy as np
 import pytest
-from conftest import assert_imports_only_numpy_and_stdlib
+from conftest import assert_imports_only_numpy_and_stdlib, write_file
 
 from keras_rnnofrnns.data import UCRDataset, UCRSplit, load_ucr
 from keras_rnnofrnns.data import ucr
@@ -25,13 +25,7 @@ from keras_rnnofrnns.data import ucr
 
 
 def _write(path, text, gz=False):
-    payload = text.encode("utf-8")
-    if gz:
-        path = str(path) + ".gz"
-        payload = gzip.compress(payload)
-    with open(path, "wb") as f:
-        f.write(payload)
-    return str(path)
+    return write_file(path, text.encode("utf-8"), gz)
 
 
 def _tsv_text(rows):
