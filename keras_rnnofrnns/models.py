@@ -137,10 +137,7 @@ def sequence_classifier(
     (None, 10)
     """
     arguments = {**method_arguments(method, seed), **(cell_options or {})}
-    check_int("num_classes", num_classes, 2)
-    check_int("input_dim", input_dim, 1)
-    learning_rate = check_positive_float("learning_rate", learning_rate)
-    check_choice("optimizer", optimizer, OPTIMIZERS)
+    _check_classifier_arguments(num_classes, input_dim, learning_rate, optimizer)
     assembly_arguments = dict(
         num_modules=num_modules,
         module_size=module_size,
@@ -159,27 +156,36 @@ def sequence_classifier(
         )
     else:
         recurrent = keras.layers.RNN(AssemblyCell(**assembly_arguments), name="assembly")
+    readout = keras.layers.Dense(num_classes, name="readout")
+    return _classifier(
+        f"assembly_{method}", recurrent, readout, sequence_length, input_dim, compile,
+        optimizer, learning_rate,
+    )
+
+
+def _check_classifier_arguments(num_classes, input_dim, learning_rate, optimizer):
+    check_int("num_classes", num_classes, 2)
+    check_int("input_dim", input_dim, 1)
+    check_positive_float("learning_rate", learning_rate)
+    check_choice("optimizer", optimizer, OPTIMIZERS)
+
+
+def _classifier(
+    name, recurrent, readout, sequence_length, input_dim, compile, optimizer, learning_rate
+):
+    """Input -> recurrent layer -> read-out, compiled for integer labels if asked."""
     model = keras.Sequential(
-        [
-            keras.Input((sequence_length, input_dim)),
-            recurrent,
-            keras.layers.Dense(num_classes, name="readout"),
-        ],
-        name=f"assembly_{method}",
+        [keras.Input((sequence_length, input_dim)), recurrent, readout], name=name
     )
     if compile:
-        _compile_classifier(model, optimizer, learning_rate)
+        model.compile(
+            optimizer=keras.optimizers.get(
+                {"class_name": optimizer, "config": {"learning_rate": float(learning_rate)}}
+            ),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
     return model
-
-
-def _compile_classifier(model, optimizer, learning_rate):
-    model.compile(
-        optimizer=keras.optimizers.get(
-            {"class_name": optimizer, "config": {"learning_rate": learning_rate}}
-        ),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
 
 
 # Keras's own recurrent layers, the baselines beside the assemblies.
@@ -221,27 +227,19 @@ def baseline_classifier(
     layer_class = BASELINES[check_choice("kind", kind, tuple(BASELINES))]
     units = check_int("units", units, 1)
     seed = check_int("seed", seed, 0)
-    check_int("num_classes", num_classes, 2)
-    check_int("input_dim", input_dim, 1)
-    learning_rate = check_positive_float("learning_rate", learning_rate)
-    check_choice("optimizer", optimizer, OPTIMIZERS)
-    model = keras.Sequential(
-        [
-            keras.Input((sequence_length, input_dim)),
-            layer_class(
-                units,
-                kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 1),
-                recurrent_initializer=keras.initializers.Orthogonal(seed=seed + 2),
-                name=kind,
-            ),
-            keras.layers.Dense(
-                num_classes,
-                kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 3),
-                name="readout",
-            ),
-        ],
-        name=f"baseline_{kind}",
+    _check_classifier_arguments(num_classes, input_dim, learning_rate, optimizer)
+    recurrent = layer_class(
+        units,
+        kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 1),
+        recurrent_initializer=keras.initializers.Orthogonal(seed=seed + 2),
+        name=kind,
     )
-    if compile:
-        _compile_classifier(model, optimizer, learning_rate)
-    return model
+    readout = keras.layers.Dense(
+        num_classes,
+        kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 3),
+        name="readout",
+    )
+    return _classifier(
+        f"baseline_{kind}", recurrent, readout, sequence_length, input_dim, compile,
+        optimizer, learning_rate,
+    )
