@@ -90,20 +90,23 @@ PAPER_DEFAULTS = {
     "limit_test": None,
 }
 
-# --quick: one small run that learns within minutes on a laptop CPU. Measured
-# with JAX on 2 shared CPU cores: 55 % (sMNIST) and 38 % (psMNIST) best test
-# accuracy on the first 1000 test images after 3 epochs, about a minute each.
-# Any flag given explicitly overrides these.
+# --quick: one small run that clearly learns within two minutes on a laptop
+# CPU. Chosen among 17 settings by the psMNIST accuracy on 1000 held-out
+# training images (50000-50999), never on the test split; the measured test
+# accuracy and time are in the README. Any flag given explicitly overrides
+# these.
 QUICK_DEFAULTS = {
     **PAPER_DEFAULTS,
-    "methods": ("adadiag-tanh",),
+    "methods": ("adadiag-gated-cayley",),
     "coupling_blocks": (5,),
     "seeds": (0,),
     "num_modules": 4,
     "module_size": 16,
-    "epochs": 3,
-    "learning_rate": 1e-2,
-    "limit_train": 4000,
+    "epochs": 4,
+    "batch_size": 64,
+    "learning_rate": 3e-2,
+    "lr_drops": (3,),
+    "limit_train": 8000,
     "limit_test": 1000,
 }
 
@@ -183,7 +186,7 @@ class Protocol:
         Example:
         >>> protocol = Protocol.create("psmnist", quick=True, epochs=1)
         >>> protocol.methods, protocol.num_modules, protocol.epochs
-        (('adadiag-tanh',), 4, 1)
+        (('adadiag-gated-cayley',), 4, 1)
         """
         check_choice("task", task, tuple(TASKS))
         defaults = QUICK_DEFAULTS if quick else PAPER_DEFAULTS
@@ -549,8 +552,8 @@ def train_run(protocol, data, method, coupling_blocks, seed, callbacks=()):
     # Everything that creates or trains variables runs inside the scope;
     # loading, certifying and plotting the best model need no devices.
     with data_parallel_scope(protocol.data_parallel) as devices:
+        print(f"Training on: {describe_devices()}")
         if devices is not None:
-            print(describe_devices())
             check_even_split(devices, protocol.batch_size, [len(x_train), len(x_test)])
         model = protocol.build_model(method, coupling_blocks, seed, data)
         rows, best = [], None
@@ -838,7 +841,8 @@ def build_parser(task):
             f"{quick['methods'][0]} run with a smaller {quick['num_modules']} x "
             f"{quick['module_size']} assembly, C={quick['coupling_blocks'][0]}, "
             f"{quick['limit_train']} train / {quick['limit_test']} test sequences, "
-            f"{quick['epochs']} epochs, learning rate {quick['learning_rate']:g}; "
+            f"{quick['epochs']} epochs of batch {quick['batch_size']}, learning rate "
+            f"{quick['learning_rate']:g} (x0.1 from epoch {quick['lr_drops'][0] + 1}); "
             "other flags override these"
         ),
     )
