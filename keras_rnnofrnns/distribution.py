@@ -181,29 +181,79 @@ def check_even_split(devices, batch_size, example_counts):
 
 
 def describe_devices():
-    """One line for a log: the backend, its devices, and how training runs now.
+    """Where training runs now, in one line for a log: the backend and its devices.
 
-    Inside an active `data_parallel_scope` (or any JAX `DataParallel`
-    distribution or TensorFlow strategy) it names the devices the replicas
-    run on; outside, it says that training uses one device.
+    Outside a data-parallel distribution, Keras trains on one device, the
+    first of `local_devices()`: `"jax on cpu:0"`, or
+    `"torch on gpu:0 (NVIDIA H100 80GB HBM3)"` with the accelerator's model
+    in parentheses, followed by `", 1 of 4 local devices"` when there are
+    others that it leaves idle. Inside an active `data_parallel_scope` (or
+    any JAX `DataParallel` distribution or TensorFlow strategy) it names
+    every device the replicas run on:
+    `"jax on 2 devices, data-parallel: cpu:0, cpu:1"`.
+
+    A CPU device is named without a model; so is an accelerator whose model
+    the backend does not report.
 
     Returns:
         A string.
 
     Example:
     >>> import keras
-    >>> describe_devices().startswith(keras.backend.backend() + " backend")
+    >>> describe_devices().startswith(keras.backend.backend() + " on ")
     True
     """
     backend = keras.backend.backend()
     devices = local_devices()
-    text = f"{backend} backend, {len(devices)} local device(s): {', '.join(devices)}; "
+    models = _device_models()
+
+    def label(name):
+        return f"{name} ({models[name]})" if models.get(name) else name
+
     replicas = _active_replica_devices()
     if replicas:
-        return text + f"training distributed over {len(replicas)}: {', '.join(replicas)}"
-    if backend not in DATA_PARALLEL_BACKENDS:
-        return text + "training on one device (no data-parallel training on this backend)"
-    return text + "training on one device"
+        names = ", ".join(label(name) for name in replicas)
+        return f"{backend} on {len(replicas)} devices, data-parallel: {names}"
+    text = f"{backend} on {label(devices[0])}"
+    if len(devices) > 1:
+        text += f", 1 of {len(devices)} local devices"
+    return text
+
+
+def _device_models():
+    """The accelerators' model names by device name, e.g. `{"gpu:0": "NVIDIA H100"}`.
+
+    CPU devices are left out. A backend that cannot say gives an empty dict:
+    the names are for a log line, which must never stop a run.
+    """
+    backend = keras.backend.backend()
+    try:
+        if backend == "jax":
+            import jax
+
+            return {
+                f"{device.platform}:{device.id}": device.device_kind
+                for device in jax.devices()
+                if device.platform != "cpu"
+            }
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            return {
+                f"gpu:{index}": tf.config.experimental.get_device_details(gpu).get("device_name")
+                for index, gpu in enumerate(tf.config.list_physical_devices("GPU"))
+            }
+        if backend == "torch":
+            import torch
+
+            if torch.cuda.is_available():
+                return {
+                    f"gpu:{index}": torch.cuda.get_device_name(index)
+                    for index in range(torch.cuda.device_count())
+                }
+    except (RuntimeError, ValueError, AttributeError):
+        pass
+    return {}
 
 
 def _checked_devices(devices):

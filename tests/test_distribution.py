@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_rnnofrnns import sequence_classifier
+from keras_rnnofrnns import distribution, sequence_classifier
 from keras_rnnofrnns.distribution import (
     DATA_PARALLEL_BACKENDS,
     check_even_split,
@@ -112,12 +112,14 @@ def test_data_parallel_fit_on_two_devices_matches_one_device(backend, tmp_path):
 @only_data_parallel_backends
 def test_scope_makes_a_distribution_current_and_restores_the_previous_one():
     outside = describe_devices()
-    assert outside.endswith("training on one device")
+    assert outside.startswith(f"{BACKEND} on {local_devices()[0]}")
     with data_parallel_scope() as devices:
         assert devices == local_devices()
         first = _active_strategy()
         assert first is not None
-        assert f"training distributed over {len(devices)}: " in describe_devices()
+        assert describe_devices().startswith(
+            f"{BACKEND} on {len(devices)} devices, data-parallel: {devices[0]}"
+        )
     assert _active_strategy() is None
     with data_parallel_scope(devices=[devices[0].upper()]) as again:
         assert again == devices[:1]
@@ -159,7 +161,6 @@ def test_enabled_scope_says_plainly_that_this_backend_has_no_data_parallel():
     message = str(info.value)
     assert "enabled=False" in message and "jax or tensorflow" in message
     assert "DistributedDataParallel" in message
-    assert describe_devices().endswith("(no data-parallel training on this backend)")
 
 
 # --------------------------------------------------------------------------
@@ -194,6 +195,54 @@ def test_local_devices_are_named_like_keras_names_them():
         assert kind in ("cpu", "gpu", "tpu") and index.isdigit()
     if BACKEND in DATA_PARALLEL_BACKENDS:
         assert devices == keras.distribution.list_devices()
+
+
+# --------------------------------------------------------------------------
+# describe_devices: the "Training on: ..." line of the example scripts.
+# --------------------------------------------------------------------------
+
+on_cpu_only = pytest.mark.skipif(
+    any(not name.startswith("cpu:") for name in local_devices()),
+    reason="this machine has an accelerator",
+)
+
+
+@on_cpu_only
+def test_describe_devices_names_the_backend_and_the_cpu_on_a_cpu_machine():
+    # Tests run in one process with one CPU device on every backend (the
+    # two-device runs are subprocesses).
+    assert local_devices() == ["cpu:0"]
+    assert describe_devices() == f"{BACKEND} on cpu:0"
+
+
+@on_cpu_only
+def test_cpu_devices_have_no_accelerator_model():
+    assert distribution._device_models() == {}
+
+
+def _fake_devices(monkeypatch, devices, models, replicas=None):
+    monkeypatch.setattr(distribution, "local_devices", lambda: list(devices))
+    monkeypatch.setattr(distribution, "_device_models", lambda: dict(models))
+    monkeypatch.setattr(distribution, "_active_replica_devices", lambda: replicas)
+
+
+def test_describe_devices_names_the_accelerator_model(monkeypatch):
+    _fake_devices(monkeypatch, ["gpu:0"], {"gpu:0": "NVIDIA H100 80GB HBM3"})
+    assert describe_devices() == f"{BACKEND} on gpu:0 (NVIDIA H100 80GB HBM3)"
+
+
+def test_describe_devices_counts_the_local_devices_one_device_leaves_idle(monkeypatch):
+    # An accelerator whose model the backend does not report keeps its bare name.
+    _fake_devices(monkeypatch, ["gpu:0", "gpu:1", "gpu:2"], {"gpu:0": None, "gpu:1": "B"})
+    assert describe_devices() == f"{BACKEND} on gpu:0, 1 of 3 local devices"
+
+
+def test_describe_devices_names_every_replica_of_a_data_parallel_run(monkeypatch):
+    models = {"gpu:0": "NVIDIA A100", "gpu:1": "NVIDIA A100"}
+    _fake_devices(monkeypatch, ["gpu:0", "gpu:1", "gpu:2"], models, ["gpu:0", "gpu:1"])
+    assert describe_devices() == (
+        f"{BACKEND} on 2 devices, data-parallel: gpu:0 (NVIDIA A100), gpu:1 (NVIDIA A100)"
+    )
 
 
 def test_even_split_accepts_batches_that_divide_among_the_devices():

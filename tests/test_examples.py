@@ -26,6 +26,7 @@ from keras_rnnofrnns.experiments import (
     runner,
     table,
 )
+from keras_rnnofrnns.distribution import describe_devices
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = [
@@ -235,6 +236,9 @@ def test_quick_mode_is_a_small_run_that_flags_override():
     assert protocol.quick and protocol.epochs == 1
     assert protocol.num_modules * protocol.module_size < 16 * 32
     assert protocol.limit_train == runner.QUICK_DEFAULTS["limit_train"]
+    # A certified method, its learning rate dropped for the last epoch.
+    assert protocol.methods == ("adadiag-gated-cayley",)
+    assert protocol.lr_drops == (runner.QUICK_DEFAULTS["epochs"] - 1,)
     assert protocol.output == os.path.join("runs", "psmnist-quick")
     full = runner.parse_protocol("smnist", [])
     assert full.methods == ("scn-3", "scn-30", "adadiag-tanh", "adadiag-clip")
@@ -257,6 +261,16 @@ def test_summary_statistics_are_over_seeds():
     assert group["seeds"] == [0, 1, 2]
     assert group["mean"] == pytest.approx(0.8)
     assert group["std"] == pytest.approx(np.std([0.7, 0.8, 0.9]))
+
+
+def test_each_run_says_first_which_device_it_trains_on(mnist_dir, tmp_path, capsys):
+    main("smnist", _tiny(tmp_path, mnist_dir, "--method", "adadiag-clip", "--epochs", "1"))
+    lines = capsys.readouterr().out.splitlines()
+    (line,) = [line for line in lines if line.startswith("Training on: ")]
+    assert line == f"Training on: {describe_devices()}"
+    assert line.startswith(f"Training on: {keras.backend.backend()} on ")
+    # Before anything of the run itself.
+    assert lines.index(line) < min(i for i, text in enumerate(lines) if "smnist_" in text)
 
 
 def test_data_parallel_flag(mnist_dir, tmp_path):

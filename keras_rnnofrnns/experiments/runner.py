@@ -111,7 +111,7 @@ class Protocol:
         Example:
         >>> protocol = Protocol.create("psmnist", quick=True, epochs=1)
         >>> protocol.methods, protocol.num_modules, protocol.epochs
-        (('adadiag-tanh',), 4, 1)
+        (('adadiag-gated-cayley',), 4, 1)
         """
         check_choice("task", task, tuple(TASKS))
         defaults = QUICK_DEFAULTS if quick else PAPER_DEFAULTS
@@ -455,8 +455,8 @@ def train_run(protocol, data, method, coupling_blocks, seed, callbacks=()):
     # Everything that creates or trains variables runs inside the scope;
     # loading, certifying and plotting the best model need no devices.
     with data_parallel_scope(protocol.data_parallel) as devices:
+        print(f"Training on: {describe_devices()}")
         if devices is not None:
-            print(describe_devices())
             check_even_split(devices, protocol.batch_size, [len(x_train), len(x_test)])
         model = protocol.build_model(method, coupling_blocks, seed, data)
         rows, best = [], None
@@ -661,7 +661,8 @@ def build_parser(task):
             f"{quick['methods'][0]} run with a smaller {quick['num_modules']} x "
             f"{quick['module_size']} assembly, C={quick['coupling_blocks'][0]}, "
             f"{quick['limit_train']} train / {quick['limit_test']} test sequences, "
-            f"{quick['epochs']} epochs, learning rate {quick['learning_rate']:g}; "
+            f"{quick['epochs']} epochs of batch {quick['batch_size']}, learning rate "
+            f"{quick['learning_rate']:g} (x0.1 from epoch {quick['lr_drops'][0] + 1}); "
             "other flags override these"
         ),
     )

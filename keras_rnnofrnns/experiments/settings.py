@@ -184,14 +184,15 @@ class Setting:
 # The protocol of the paper's Table 1. The paper gives neither the optimizer,
 # the learning rate, the batch size, the learning-rate schedule nor the early
 # stopping patience: those defaults are ours. The quick values make one small
-# run that learns within minutes on a laptop CPU: measured with JAX on 2
-# shared CPU cores, 55 % (sMNIST) and 38 % (psMNIST) best test accuracy on
-# the first 1000 test images after 3 epochs, about a minute each.
+# run that clearly learns within two minutes on a laptop CPU. They were chosen
+# among 17 settings by the psMNIST accuracy on 1000 held-out training images
+# (50000-50999), never on the test split; the measured test accuracy and time
+# are in the README.
 SETTINGS = (
     Setting(
         "methods", "--method", PAPER_METHODS,
         "methods, of {choices} (default: {default})",
-        _each(_method, "method"), quick=("adadiag-tanh",), nargs="+",
+        _each(_method, "method"), quick=("adadiag-gated-cayley",), nargs="+",
         choices=tuple(METHODS), metavar="M",
     ),
     Setting(
@@ -220,15 +221,15 @@ SETTINGS = (
     ),
     Setting(
         "epochs", "--epochs", 200, "most epochs per run (default: {default})",
-        at_least(1), quick=3, type=int, recorded=True, table="at most {epochs} epochs",
+        at_least(1), quick=4, type=int, recorded=True, table="at most {epochs} epochs",
     ),
     Setting(
         "batch_size", "--batch-size", 128, "(default: {default})", at_least(1),
-        type=int, recorded=True,
+        quick=64, type=int, recorded=True,
     ),
     Setting(
         "learning_rate", "--learning-rate", 1e-3, "(default: {default})", _positive,
-        quick=1e-2, type=float, recorded=True,
+        quick=3e-2, type=float, recorded=True,
     ),
     Setting(
         "optimizer", "--optimizer", "adam", "(default: {default})",
@@ -238,7 +239,7 @@ SETTINGS = (
         "lr_drops", "--lr-drops", (80, 150),
         "epochs at which the learning rate is multiplied by 0.1; '' for none "
         "(default: {default})",
-        _each(at_least(1)), type=_int_list, metavar="E1,E2",
+        _each(at_least(1)), quick=(3,), type=_int_list, metavar="E1,E2",
         words=lambda drops: ",".join(map(str, drops)), recorded=True,
     ),
     Setting(
@@ -250,7 +251,7 @@ SETTINGS = (
     Setting(
         "limit_train", "--limit-train", None,
         "use only the first N training sequences (default: all)",
-        _optional(at_least(1)), quick=4000, type=int, recorded=True,
+        _optional(at_least(1)), quick=8000, type=int, recorded=True,
         table="first {limit_train} train sequences",
     ),
     Setting(

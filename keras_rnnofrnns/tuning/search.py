@@ -22,6 +22,7 @@ import numpy as np
 
 from keras_rnnofrnns._checks import check_choice, check_int, check_real, check_seed
 from keras_rnnofrnns.data.tasks import TaskData
+from keras_rnnofrnns.distribution import describe_devices
 from keras_rnnofrnns.experiments.records import read_json, write_json
 from keras_rnnofrnns.experiments.storage import atomic_write, atomic_write_text
 from keras_rnnofrnns.tuning.hypermodel import TUNED, coupling_density
@@ -244,7 +245,8 @@ def run_search(
         top: rows of the summary table (and models evaluated on the test set).
         seed: seed of the tuner's draws.
         overwrite: delete the folder's previous results first.
-        verbose: 0 silent, 1 KerasTuner's and Keras' progress.
+        verbose: 0 silent, 1 KerasTuner's and Keras' progress, after a
+            `Training on: ...` line (`describe_devices`).
 
     Returns:
         A `SearchResult`; the summary files are in `directory/project_name`.
@@ -290,6 +292,8 @@ def run_search(
             keras.callbacks.EarlyStopping(monitor=OBJECTIVE, mode="max", patience=patience)
         )
     finished_before = len(search.oracle.end_order)
+    if verbose:
+        print(f"Training on: {describe_devices()}")
     search.search(
         data.x_train,
         data.y_train,

@@ -14,6 +14,7 @@ import os
 import pytest
 from conftest import ROOT
 
+from keras_rnnofrnns.distribution import describe_devices
 from keras_rnnofrnns.tuning import (
     TUNERS,
     AssemblyHyperModel,
@@ -93,7 +94,7 @@ def _checkpoint_times(folder):
 
 
 def test_search_writes_summary_and_resumes_without_rerunning_trials(
-    example, mnist_dir, tmp_path
+    example, mnist_dir, tmp_path, capsys
 ):
     folder = tmp_path / "search"
     # An "interrupted" search: one of its two trials done.
@@ -109,9 +110,12 @@ def test_search_writes_summary_and_resumes_without_rerunning_trials(
     assert list(after) == ["trial_0", "trial_1"]
     assert after["trial_0"] == times["trial_0"]
 
-    # And once more: nothing left to run, nothing retrained.
-    third = example.main(_command(tmp_path, mnist_dir, 2))
+    # And once more, not quiet: nothing left to run, nothing retrained, and
+    # the search names the device it trains on.
+    capsys.readouterr()
+    third = example.main([arg for arg in _command(tmp_path, mnist_dir, 2) if arg != "--quiet"])
     assert third.trials_run == 0
+    assert f"Training on: {describe_devices()}\n" in capsys.readouterr().out
     assert _checkpoint_times(folder) == after
     assert len(third.tuner.oracle.trials) == 2
 
