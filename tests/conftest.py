@@ -4,6 +4,7 @@ import ast
 import gzip
 import io
 import os
+import re
 import struct
 import sys
 import tarfile
@@ -23,6 +24,9 @@ STRATEGIES = ("tanh_diag", "clip_diag", "sparse")
 
 # The repository's root folder (examples/, benchmarks/, docs/, results/).
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# An absolute path of some machine in a text (`/path/to/...` is the docs' placeholder).
+MACHINE_PATH = re.compile(r"(^|[\s`(\"'=:])/(?!path/to/)[\w.-]+/", re.MULTILINE)
 
 
 @pytest.fixture(autouse=True)

@@ -223,6 +223,47 @@ def device_name():
     return "cpu"
 
 
+def portable_command(argv, cwd=None):
+    """The command line `argv` as a record keeps it: fit to rerun on another machine.
+
+    Records travel between machines, so the interpreter is named `python`
+    rather than by its path, and every absolute path inside the working
+    directory (given alone or as `--flag=PATH`) is written relative to it:
+    `--output /home/me/project/results` run from `/home/me/project` is
+    recorded as `--output results`. Absolute paths elsewhere are kept, since
+    nothing else would say where those files were.
+
+    Args:
+        argv: the program and its arguments, as in `sys.argv`.
+        cwd: the directory the command ran in (default: the current one).
+
+    Returns:
+        The command as one string, arguments separated by spaces.
+
+    Example:
+    >>> portable_command(["train.py", "--output", "/home/me/run/results"],
+    ...                  cwd="/home/me/run")
+    'python train.py --output results'
+    """
+    cwd = os.path.abspath(os.getcwd() if cwd is None else cwd)
+
+    def portable(argument):
+        flag, equals, value = ("", "", argument)
+        if argument.startswith("-"):
+            flag, equals, value = argument.partition("=")
+        if not os.path.isabs(value):
+            return argument
+        try:
+            inside = os.path.relpath(os.path.abspath(value), cwd)
+        except ValueError:  # Another drive, on Windows.
+            return argument
+        if inside == os.pardir or inside.startswith(os.pardir + os.sep):
+            return argument
+        return flag + equals + inside
+
+    return " ".join(["python", *(portable(str(argument)) for argument in argv)])
+
+
 def environment():
     """Where and how a run was made: backend, versions, device, command, date."""
     backend = keras.backend.backend()
@@ -236,8 +277,7 @@ def environment():
         "backend_version": backend_version,
         "python_version": platform.python_version(),
         "device": device_name(),
-        # The interpreter by name, not by path: records travel between machines.
-        "command": " ".join(["python", *sys.argv]),
+        "command": portable_command(sys.argv),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
 

@@ -5,6 +5,7 @@ import os
 import re
 
 import pytest
+from conftest import MACHINE_PATH
 
 from keras_rnnofrnns.experiments import load_records
 from tools import REPOSITORY
@@ -29,8 +30,7 @@ def test_template_speaks_only_of_the_project(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # No results folder here: no run yet.
     text = document.render_document("results")
     for words in (template, text):
-        # No absolute path of any machine; `/path/to/...` is the placeholder.
-        assert not re.search(r"(^|[\s`(\"'=:])/(?!path/to/)[\w.-]+/", words, re.MULTILINE)
+        assert not MACHINE_PATH.search(words)
         assert not re.search(r"(?<![\w&])#\d+|issue", words, re.IGNORECASE)
     for feature in ("pip install", "--time-budget", "--pack", "preempted", "resume"):
         assert feature in text

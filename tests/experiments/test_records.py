@@ -1,0 +1,69 @@
+"""keras_rnnofrnns/experiments/records.py: what a record keeps of the command that made it."""
+
+import json
+import os
+
+import pytest
+from conftest import MACHINE_PATH, ROOT
+
+from keras_rnnofrnns.experiments.records import environment, portable_command
+
+
+@pytest.mark.parametrize(
+    "argument, recorded",
+    [
+        ("/home/me/project/results/timeseries", "results/timeseries"),
+        ("--output=/home/me/project/results", "--output=results"),
+        ("/home/me/project", "."),
+        ("/data/ucr", "/data/ucr"),  # Outside the working directory: kept.
+        ("/home/me/projects", "/home/me/projects"),  # A sibling, not inside.
+        ("--output=/data/out", "--output=/data/out"),
+        ("results", "results"),
+        ("--lr=0.01", "--lr=0.01"),
+        ("a=/home/me/project/x", "a=/home/me/project/x"),  # Not a flag: one value.
+    ],
+)
+def test_absolute_paths_inside_the_working_directory_become_relative(argument, recorded):
+    command = portable_command(["/home/me/project/train.py", argument], cwd="/home/me/project")
+    assert command == f"python train.py {recorded}"
+
+
+def test_numbers_are_arguments_too():
+    assert portable_command(["run.py", 3, 0.5], cwd="/x") == "python run.py 3 0.5"
+
+
+def test_environment_records_the_portable_command(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", [str(tmp_path / "run.py"), "--output", str(tmp_path / "out")])
+    assert environment()["command"] == "python run.py --output out"
+
+
+def _committed_records():
+    results = os.path.join(ROOT, "results")
+    for folder, folders, files in os.walk(results):
+        folders[:] = [f for f in folders if not f.endswith("_backup")]
+        for name in files:
+            if name.endswith(".json"):
+                yield os.path.join(folder, name)
+
+
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def test_committed_records_name_no_machine_path():
+    paths = list(_committed_records())
+    if not paths:
+        pytest.skip("no records committed")
+    for path in paths:
+        with open(path) as handle:
+            record = json.load(handle)
+        for text in _strings(record):
+            assert not MACHINE_PATH.search(text), f"{os.path.relpath(path, ROOT)}: {text!r}"
