@@ -229,7 +229,7 @@ def portable_command(argv, cwd=None):
     Records travel between machines, so the interpreter is named `python`
     rather than by its path, and every absolute path inside the working
     directory (given alone or as `--flag=PATH`) is written relative to it:
-    `--output /home/me/project/results` run from `/home/me/project` is
+    `--output /path/to/project/results` run from `/path/to/project` is
     recorded as `--output results`. Absolute paths elsewhere are kept, since
     nothing else would say where those files were.
 
@@ -241,8 +241,8 @@ def portable_command(argv, cwd=None):
         The command as one string, arguments separated by spaces.
 
     Example:
-    >>> portable_command(["train.py", "--output", "/home/me/run/results"],
-    ...                  cwd="/home/me/run")
+    >>> portable_command(["train.py", "--output", "/path/to/run/results"],
+    ...                  cwd="/path/to/run")
     'python train.py --output results'
     """
     cwd = os.path.abspath(os.getcwd() if cwd is None else cwd)
