@@ -1,12 +1,11 @@
 """keras_rnnofrnns/experiments/records.py: what a record keeps of the command that made it."""
 
-import json
 import os
 
 import pytest
 from conftest import MACHINE_PATH, ROOT
 
-from keras_rnnofrnns.experiments.records import environment, portable_command
+from keras_rnnofrnns.experiments.records import environment, load_records, portable_command
 
 
 @pytest.mark.parametrize(
@@ -38,15 +37,6 @@ def test_environment_records_the_portable_command(tmp_path, monkeypatch):
     assert environment()["command"] == "python run.py --output out"
 
 
-def _committed_records():
-    results = os.path.join(ROOT, "results")
-    for folder, folders, files in os.walk(results):
-        folders[:] = [f for f in folders if not f.endswith("_backup")]
-        for name in files:
-            if name.endswith(".json"):
-                yield os.path.join(folder, name)
-
-
 def _strings(value):
     if isinstance(value, str):
         yield value
@@ -59,11 +49,11 @@ def _strings(value):
 
 
 def test_committed_records_name_no_machine_path():
-    paths = list(_committed_records())
-    if not paths:
+    results = os.path.join(ROOT, "results")
+    records = load_records(results, finished_only=False) if os.path.isdir(results) else []
+    if not records:
         pytest.skip("no records committed")
-    for path in paths:
-        with open(path) as handle:
-            record = json.load(handle)
+    for record in records:
+        path = record.pop("path")  # Added on loading, not part of the file.
         for text in _strings(record):
             assert not MACHINE_PATH.search(text), f"{os.path.relpath(path, ROOT)}: {text!r}"
