@@ -23,8 +23,11 @@ from keras_rnnofrnns.models import (
     BASELINES,
     METHODS,
     PAPER_METHODS,
+    READOUTS,
     baseline_classifier,
     method_arguments,
+    method_readout,
+    readout_layer,
     sequence_classifier,
 )
 from keras_rnnofrnns.stability import Certificate, certify
@@ -45,6 +48,7 @@ __all__ = [
     "METHODS",
     "MODULE_WEIGHTS",
     "PAPER_METHODS",
+    "READOUTS",
     "RecurrenceOperators",
     "SkewCoupling",
     "SkewSymmetric",
@@ -53,5 +57,7 @@ __all__ = [
     "certify",
     "find_assembly_cell",
     "method_arguments",
+    "method_readout",
+    "readout_layer",
     "sequence_classifier",
 ]

@@ -1,5 +1,7 @@
 """The paper's methods by name, and the sequence classifier built around them."""
 
+import math
+
 import keras
 
 from keras_rnnofrnns._checks import check_choice, check_int, check_positive_float
@@ -50,6 +52,23 @@ METHODS = {
     },
 }
 
+# How a classifier reads its logits out of the last state (`readout_layer`):
+# "dense" is a Keras `Dense` with bias and Glorot initialisation; "journal"
+# is the authors' journal code's read-out, a linear map without bias drawn
+# from N(0, 1/sqrt(H)) (standard deviation 1/sqrt(H), H the state size).
+READOUTS = ("dense", "journal")
+
+# The read-out of each method when none is asked for: the journal's gated
+# models read out as its code does; the ESANN methods keep a Dense layer.
+METHOD_READOUTS = {
+    "adadiag-gated": "journal",
+    "adadiag-gated-cayley": "journal",
+}
+
+# The seed offset of the "journal" read-out's initializer, after the cell's
+# own offsets 1-5, so that it draws from a stream of its own.
+_READOUT_SEED_OFFSET = 6
+
 # The methods of the ESANN paper's Table 1, the default grid of its protocol.
 PAPER_METHODS = ("scn-3", "scn-30", "adadiag-tanh", "adadiag-clip")
 
@@ -58,6 +77,66 @@ PAPER_METHODS = ("scn-3", "scn-30", "adadiag-tanh", "adadiag-clip")
 _SEED_OFFSETS = {"kernel_initializer": 1, "coupling_initializer": 3}
 
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
+
+
+def method_readout(method, readout=None):
+    """The read-out a classifier of `method` uses: `readout`, or the method's own.
+
+    Args:
+        method: a key of `METHODS`.
+        readout: one of `READOUTS`, or None for the method's default
+            (`METHOD_READOUTS`, else `"dense"`).
+
+    Returns:
+        One of `READOUTS`.
+
+    Example:
+    >>> method_readout("adadiag-gated"), method_readout("adadiag-clip")
+    ('journal', 'dense')
+    >>> method_readout("adadiag-gated", "dense")
+    'dense'
+    """
+    check_choice("method", method, tuple(METHODS))
+    if readout is None:
+        return METHOD_READOUTS.get(method, "dense")
+    return check_choice("readout", readout, READOUTS)
+
+
+def readout_layer(readout, num_classes, state_size, seed=None, name="readout"):
+    """The linear layer that maps the last state to `num_classes` logits.
+
+    Args:
+        readout: one of `READOUTS`. `"dense"`: `Dense(num_classes)` with bias
+            and Keras's default (Glorot uniform) initialisation. `"journal"`:
+            no bias, kernel drawn from N(0, 1/sqrt(state_size)) as the
+            authors' journal code draws it.
+        num_classes: int >= 2, the logits.
+        state_size: int >= 1, the size H of the state read.
+        seed: int or None; seeds the `"journal"` kernel.
+        name: the layer's name.
+
+    Returns:
+        A `keras.layers.Dense`.
+
+    Example:
+    >>> layer = readout_layer("journal", 10, state_size=512, seed=0)
+    >>> layer.use_bias, round(layer.kernel_initializer.stddev, 6)
+    (False, 0.044194)
+    """
+    readout = check_choice("readout", readout, READOUTS)
+    check_int("num_classes", num_classes, 2)
+    state_size = check_int("state_size", state_size, 1)
+    if readout == "dense":
+        return keras.layers.Dense(num_classes, name=name)
+    return keras.layers.Dense(
+        num_classes,
+        use_bias=False,
+        kernel_initializer=keras.initializers.RandomNormal(
+            stddev=1.0 / math.sqrt(state_size),
+            seed=None if seed is None else seed + _READOUT_SEED_OFFSET,
+        ),
+        name=name,
+    )
 
 
 def method_arguments(method, seed=None):
@@ -101,13 +180,14 @@ def sequence_classifier(
     scan_unroll=1,
     compile=True,
     cell_options=None,
+    readout=None,
 ):
     """An assembly followed by a linear read-out, compiled for classification.
 
     The model of the paper's experiments: an assembly of `num_modules` x
     `module_size` units reads the sequence, its last state goes through a
-    `Dense(num_classes)` layer giving logits, trained with sparse categorical
-    cross-entropy and accuracy.
+    linear read-out giving logits (`readout_layer`), trained with sparse
+    categorical cross-entropy and accuracy.
 
     Args:
         method: a key of `METHODS`.
@@ -126,6 +206,9 @@ def sequence_classifier(
         compile: whether to compile the model.
         cell_options: optional dict of further `AssemblyCell` arguments,
             which override the method's (e.g. `{"integrator": "cayley"}`).
+        readout: one of `READOUTS`, or None (default) for the method's own
+            (`method_readout`): `"journal"` (no bias, N(0, 1/sqrt(H))) for
+            the gated methods, `"dense"` (with bias, Glorot) for the others.
 
     Returns:
         A `keras.Model`.
@@ -137,6 +220,7 @@ def sequence_classifier(
     (None, 10)
     """
     arguments = {**method_arguments(method, seed), **(cell_options or {})}
+    readout = method_readout(method, readout)
     _check_classifier_arguments(num_classes, input_dim, learning_rate, optimizer)
     assembly_arguments = dict(
         num_modules=num_modules,
@@ -156,7 +240,8 @@ def sequence_classifier(
         )
     else:
         recurrent = keras.layers.RNN(AssemblyCell(**assembly_arguments), name="assembly")
-    readout = keras.layers.Dense(num_classes, name="readout")
+    # The layer has checked the sizes: its state has num_modules * module_size units.
+    readout = readout_layer(readout, num_classes, num_modules * module_size, seed)
     return _classifier(
         f"assembly_{method}", recurrent, readout, sequence_length, input_dim, compile,
         optimizer, learning_rate,

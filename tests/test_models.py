@@ -85,3 +85,49 @@ def test_gated_methods_arguments_and_classifier(method):
             to_numpy(getattr(cell, name)), to_numpy(getattr(other, name))
         ), name
     assert not np.array_equal(to_numpy(cell.coupling.kernel), to_numpy(other.coupling.kernel))
+
+
+@pytest.mark.parametrize("method", ["adadiag-gated", "adadiag-gated-cayley"])
+def test_gated_methods_read_out_as_the_journal_code(method):
+    from keras_rnnofrnns import sequence_classifier
+
+    p, n = 8, 16
+    units = p * n
+    model = sequence_classifier(method, p, n, 6, sequence_length=5, seed=3, compile=False)
+    readout = model.get_layer("readout")
+    # No bias; kernel N(0, 1/sqrt(H)): std 1/sqrt(128) over 1280 entries.
+    assert readout.bias is None and [w.name for w in readout.weights] == ["kernel"]
+    kernel = to_numpy(readout.kernel)
+    assert kernel.shape == (units, 10)
+    assert abs(kernel.std() / (1 / np.sqrt(units)) - 1) < 0.1 and abs(kernel.mean()) < 0.01
+    # Seeded from the run's seed.
+    again = sequence_classifier(method, p, n, 6, sequence_length=5, seed=3, compile=False)
+    other = sequence_classifier(method, p, n, 6, sequence_length=5, seed=4, compile=False)
+    np.testing.assert_array_equal(kernel, to_numpy(again.get_layer("readout").kernel))
+    assert not np.array_equal(kernel, to_numpy(other.get_layer("readout").kernel))
+    # The Dense read-out with bias stays available.
+    dense = sequence_classifier(method, p, n, 6, sequence_length=5, readout="dense", compile=False)
+    assert dense.get_layer("readout").bias is not None
+
+
+def test_the_esann_methods_keep_the_dense_readout():
+    from keras_rnnofrnns import method_readout, sequence_classifier
+
+    model = sequence_classifier("adadiag-clip", 2, 4, 1, sequence_length=5, compile=False)
+    assert model.get_layer("readout").bias is not None
+    journal = sequence_classifier(
+        "adadiag-clip", 2, 4, 1, sequence_length=5, readout="journal", compile=False
+    )
+    assert journal.get_layer("readout").bias is None
+    assert method_readout("scn-3") == "dense" and method_readout("scn-3", "journal") == "journal"
+
+
+def test_a_bad_readout_is_refused_by_name():
+    from keras_rnnofrnns import readout_layer, sequence_classifier
+
+    with pytest.raises(ValueError, match="Invalid `readout`: received readout='softmax'"):
+        sequence_classifier("adadiag-gated", 2, 4, 1, sequence_length=5, readout="softmax")
+    with pytest.raises(ValueError, match="Invalid `state_size`: received state_size=0"):
+        readout_layer("journal", 10, 0)
+    with pytest.raises(ValueError, match="Invalid `num_classes`"):
+        readout_layer("dense", 1, 8)

@@ -21,7 +21,7 @@ from keras_rnnofrnns._checks import (
     check_seed,
 )
 from keras_rnnofrnns.coupling.topology import max_coupling_blocks
-from keras_rnnofrnns.models import METHODS, OPTIMIZERS, PAPER_METHODS
+from keras_rnnofrnns.models import METHODS, OPTIMIZERS, PAPER_METHODS, READOUTS
 
 # `Setting.quick` when --quick keeps the paper's value.
 _PAPER = object()
@@ -247,6 +247,14 @@ SETTINGS = (
         "epochs without a better validation (= test) accuracy before early "
         "stopping; 0 turns it off (default: {default})",
         at_least(0), type=int, recorded=True,
+    ),
+    Setting(
+        "readout", "--readout", None,
+        "the read-out of the last state, of {choices}: 'journal' has no bias and "
+        "N(0, 1/sqrt(H)) weights as the authors' journal code, 'dense' is a Keras "
+        "Dense layer with bias (default: the method's own: journal for the gated "
+        "methods, dense for the others)",
+        _optional(_choice(READOUTS)), choices=READOUTS, recorded=True,
     ),
     Setting(
         "limit_train", "--limit-train", None,

@@ -243,12 +243,27 @@ class TimeSeriesProtocol(Protocol):
             paths.append(plot_assembly(model, stem + ".png", title=f"{title} (best epoch)"))
         return paths
 
-    def run_config(self):
-        config = super().run_config()
+    def run_config(self, method):
+        config = super().run_config(method)
         # Only the baselines have a state size: assemblies are not told apart by it.
-        if self.methods[0] not in BASELINES:
+        if method not in BASELINES:
             config["state_size"] = None
         return config
+
+    def method_readout(self, method):
+        # The baselines read out through a Dense layer with bias, always.
+        if method in BASELINES:
+            return "dense"
+        return super().method_readout(method)
+
+    def _check(self):
+        super()._check()
+        if self.methods[0] in BASELINES and self.readout not in (None, "dense"):
+            raise ValueError(
+                f"Invalid `readout`: received readout={self.readout!r} for the baseline "
+                f"{self.methods[0]!r}; expected None or 'dense': the LSTM / GRU baselines "
+                "read out through a Dense layer with bias."
+            )
 
 
 def run_timeseries(dataset, methods, callbacks=(), **settings):

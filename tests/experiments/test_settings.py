@@ -33,6 +33,7 @@ OTHER_VALUES = {
     "optimizer": (["sgd"], "sgd"),
     "lr_drops": (["3,5"], (3, 5)),
     "patience": (["2"], 2),
+    "readout": (["dense"], "dense"),
     "limit_train": (["11"], 11),
     "limit_test": (["12"], 12),
     "row_wise": ([], True),
@@ -56,6 +57,7 @@ BAD_VALUES = {
     "optimizer": ("adagrad", "optimizer"),
     "lr_drops": ((0,), "lr_drops"),
     "patience": (-1, "patience"),
+    "readout": ("softmax", "readout"),
     "limit_train": (0, "limit_train"),
     "limit_test": (-5, "limit_test"),
     "row_wise": ("yes", "row_wise"),
@@ -113,8 +115,8 @@ def test_every_setting_refuses_a_bad_value_by_name(name):
 
 
 def test_recorded_settings_land_in_records_and_in_the_summary_groups():
-    protocol = runner.Protocol.create("smnist", limit_train=10, row_wise=True)
-    config = protocol.run_config()
+    protocol = runner.Protocol.create("smnist", limit_train=10, row_wise=True, readout="dense")
+    config = protocol.run_config("scn-3")
     recorded = [s for s in SETTINGS if s.recorded]
     assert PROTOCOL_KEYS == tuple(s.name for s in recorded)
     assert records.PROTOCOL_KEYS == PROTOCOL_KEYS
@@ -137,14 +139,49 @@ def test_the_table_states_the_paper_protocol_and_footnotes_each_difference():
         values = {setting.name: OTHER_VALUES[setting.name][1]}
         protocol = runner.Protocol.create("smnist", coupling_blocks=(1,), **values)
         record = dict(task="smnist", method="adadiag-clip", coupling_blocks=20, seed=0,
-                      test_accuracy=0.9, epochs_run=1, config=protocol.run_config())  # fmt: skip
+                      test_accuracy=0.9, epochs_run=1,
+                      config=protocol.run_config("adadiag-clip"))  # fmt: skip
         text = table.render_table([record])
-        wording = setting.table.format_map(protocol.run_config())
+        wording = setting.table.format_map(protocol.run_config("adadiag-clip"))
         assert f"[1] differs from the paper's setup: {wording}." in text, setting.name
-    paper = runner.Protocol.create("smnist").run_config()
+    paper = runner.Protocol.create("smnist").run_config("adadiag-clip")
     assert table._deviation(paper) == ""
 
 
 def test_table_text_lists_each_wording_once():
     assert settings.table_text(SETTINGS, PAPER_DEFAULTS).count("assembly") == 1
     assert settings.table_text(SETTINGS, {}) == ""
+
+
+def test_the_recorded_readout_is_the_one_each_method_uses():
+    protocol = runner.Protocol.create("psmnist")
+    assert protocol.readout is None
+    assert protocol.run_config("adadiag-gated")["readout"] == "journal"
+    assert protocol.run_config("adadiag-gated-cayley")["readout"] == "journal"
+    assert protocol.run_config("adadiag-clip")["readout"] == "dense"
+    dense = runner.Protocol.create("psmnist", readout="dense")
+    assert dense.run_config("adadiag-gated")["readout"] == "dense"
+    # Runs with other read-outs are never averaged together.
+    assert "readout" in PROTOCOL_KEYS
+
+
+def test_the_journal_preset_is_the_journal_mnist_protocol():
+    protocol = runner.parse_protocol("psmnist", ["--journal"])
+    assert protocol.journal and not protocol.quick
+    assert protocol.methods == ("adadiag-gated", "adadiag-gated-cayley")
+    assert (protocol.num_modules, protocol.module_size, protocol.coupling_blocks) == (16, 32, (20,))
+    assert (protocol.batch_size, protocol.optimizer, protocol.learning_rate) == (128, "adam", 1e-3)
+    assert (protocol.lr_drops, protocol.epochs, protocol.patience) == ((80, 160), 250, 0)
+    assert protocol.output == "runs/psmnist-journal"
+    assert "no early stopping" in protocol.validation_note
+    # Flags override the preset; the paper's protocol keeps its own note.
+    short = runner.parse_protocol("smnist", ["--journal", "--epochs", "10", "--seeds", "0"])
+    assert (short.epochs, short.seeds, short.lr_drops) == (10, (0,), (80, 160))
+    assert runner.Protocol.create("smnist").validation_note == runner.VALIDATION_NOTE
+
+
+def test_the_presets_exclude_each_other():
+    with pytest.raises(ValueError, match="Invalid `journal`: received journal=True with quick=True"):
+        runner.Protocol.create("psmnist", quick=True, journal=True)
+    with pytest.raises(ValueError, match="Invalid `journal`: received journal='yes'"):
+        runner.Protocol.create("psmnist", journal="yes")

@@ -68,7 +68,7 @@ def test_timeseries_settings_have_flags_checks_and_records():
     )
     for setting in added:
         assert setting.flag in flags
-        assert protocol.run_config()[setting.name] == getattr(protocol, setting.name)
+        assert protocol.run_config("lstm")[setting.name] == getattr(protocol, setting.name)
     assert (protocol.optimizer, protocol.patience) == ("sgd", 3)
     with pytest.raises(ValueError, match="Invalid `state_size`: received state_size=0"):
         timeseries.TimeSeriesProtocol.create("Adiac", "lstm", state_size=0)
