@@ -411,8 +411,8 @@ def render_report(records):
         lines += [f"## {dataset}", ""]
         lines += [
             "| method | finished seeds | epochs | last epoch | best epoch (optimistic) | "
-            "parameters | s / epoch | certified | device |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+            "parameters | s / epoch | read-out | certified | device |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for method in sorted(by_dataset[dataset]):
             runs = sorted(by_dataset[dataset][method], key=lambda r: r["seed"])
@@ -435,6 +435,7 @@ def render_report(records):
                 _mean_std_text([r.get("test_accuracy") for r in finished]),
                 str(runs[0].get("parameters", "–")),
                 f"{np.median(seconds):.2f}" if seconds else "–",
+                "/".join(sorted({r["config"].get("readout", "dense") for r in runs})),
                 "/".join("yes" if c else "no" for c in sorted(certified)) or "–",
                 "; ".join(sorted({r.get("device", "?") for r in runs})),
             ]
@@ -467,6 +468,9 @@ def render_report(records):
         "`adadiag-gated-cayley` is ours (input gate, Cayley coupling step with a "
         "learned per-unit step), the only one whose computed map is certified "
         "contracting.",
+        "- read-out: `journal` is the journal code's (no bias, N(0, 1/sqrt(H)) "
+        "weights), `dense` a Keras `Dense` layer with bias and Glorot weights "
+        "(`keras_rnnofrnns.readout_layer`); the gated methods use `journal` by default.",
         "- " + TIMESERIES_NOTE,
         "- Means are over the finished runs only; a run in progress is listed with "
         "the epochs it has made and resumes with the same command.",

@@ -7,6 +7,7 @@ results document is checked against the committed records.
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -95,6 +96,12 @@ def test_protocol_defaults_and_bad_arguments():
         TimeSeriesProtocol.create("Adiac", "scn-3", epochs=0)
 
 
+def test_a_baseline_takes_no_journal_readout():
+    with pytest.raises(ValueError, match="Invalid `readout`: received readout='journal' for the baseline 'lstm'"):
+        TimeSeriesProtocol.create("Adiac", "lstm", readout="journal")
+    assert TimeSeriesProtocol.create("Adiac", "lstm", readout="dense").readout == "dense"
+
+
 def test_runs_write_records_with_both_accuracies_labels_and_figures(toy_dir, tmp_path):
     output = str(tmp_path / "runs")
     records = run_timeseries(
@@ -118,6 +125,8 @@ def test_runs_write_records_with_both_accuracies_labels_and_figures(toy_dir, tmp
     assert assembly["certificate"]["discrete_contracting"] is True
     assert os.path.exists(os.path.join(output, "Toy_adadiag-gated-cayley_C1_seed0.png"))
     assert lstm["certificate"] is None and lstm["config"]["state_size"] == 128
+    # The gated methods read out as the journal's code, the baselines through Dense.
+    assert (assembly["config"]["readout"], lstm["config"]["readout"]) == ("journal", "dense")
     assert lstm["parameters"] == 4 * (128 * (1 + 128 + 1)) + 129 * 2
     summary = json.load(open(os.path.join(output, "summary.json")))
     assert {g["method"] for g in summary["groups"]} == {"adadiag-gated-cayley", "lstm"}
@@ -142,6 +151,8 @@ def test_command_line_and_report(toy_dir, tmp_path, capsys):
     timeseries.main(["report", "--results", output, "--output", document])
     text = open(document).read()
     assert "## Toy" in text and "| scn-3 | 1 | 1 |" in text and "optimistic" in text
+    # The read-out each run used, from its record.
+    assert re.search(r"\| scn-3 \| 1 \|.*\| dense \| (yes|no) \| cpu \|", text)
     with pytest.raises(SystemExit):
         timeseries.main(["report", "--results", str(tmp_path / "missing")])
     assert "does not exist" in capsys.readouterr().err

@@ -1,0 +1,21 @@
+"""sMNIST / psMNIST learning curves beside the journal's, from the run records.
+
+    python examples/curves.py      # rewrites docs/mnist.md and docs/figures/mnist-curves.png
+    python examples/curves.py --help
+
+The runs come from `python examples/psmnist.py --journal` and
+`python examples/smnist.py --journal` (with `--output results/mnist`). The
+code is in the repository's `tools/curves.py` (not part of the installed
+package).
+"""
+
+import os
+import sys
+
+# `tools/` ships with the repository, not the wheel: import it from this checkout.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from tools.curves import main  # noqa: E402
+
+if __name__ == "__main__":
+    main()
