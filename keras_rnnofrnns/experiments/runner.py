@@ -442,6 +442,23 @@ def _restore(model, weights):
     model.load_weights(weights)
 
 
+def parameter_counts(model):
+    """The record's parameter counts of `model`: `trainable_parameters`, what
+    training changes, and `parameters`, every weight, including constants
+    such as the coupling's one-hot pair indices.
+
+    Example:
+    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    >>> model.layers[0].kernel.trainable = False
+    >>> parameter_counts(model)
+    {'parameters': 8, 'trainable_parameters': 2}
+    """
+    return {
+        "parameters": int(model.count_params()),
+        "trainable_parameters": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
+    }
+
+
 def weights_finite(model):
     """Whether every weight of `model` is finite (no NaN or infinity)."""
     return all(np.isfinite(keras.ops.convert_to_numpy(w)).all() for w in model.weights)
@@ -545,7 +562,7 @@ def train_run(protocol, data, method, coupling_blocks, seed, callbacks=()):
                     False,
                     source,
                     sessions=sessions,
-                    parameters=int(model.count_params()),
+                    **parameter_counts(model),
                 ),
             )
             model.fit(
@@ -602,7 +619,7 @@ def train_run(protocol, data, method, coupling_blocks, seed, callbacks=()):
         True,
         source,
         sessions=sessions,
-        parameters=int(model.count_params()),
+        **parameter_counts(model),
         diverged=diverged,
         certificate=certificate,
     )

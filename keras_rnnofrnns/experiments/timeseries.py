@@ -411,7 +411,7 @@ def render_report(records):
         lines += [f"## {dataset}", ""]
         lines += [
             "| method | finished seeds | epochs | last epoch | best epoch (optimistic) | "
-            "parameters | s / epoch | read-out | certified | device |",
+            "trainable parameters | s / epoch | read-out | certified | device |",
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for method in sorted(by_dataset[dataset]):
@@ -433,7 +433,7 @@ def render_report(records):
                 ", ".join(map(str, sorted({r["epochs_run"] for r in finished}))) or "–",
                 _mean_std_text([r.get("final_test_accuracy") for r in finished]),
                 _mean_std_text([r.get("test_accuracy") for r in finished]),
-                str(runs[0].get("parameters", "–")),
+                str(runs[0].get("trainable_parameters", "–")),
                 f"{np.median(seconds):.2f}" if seconds else "–",
                 "/".join(sorted({r["config"].get("readout", "dense") for r in runs})),
                 "/".join("yes" if c else "no" for c in sorted(certified)) or "–",

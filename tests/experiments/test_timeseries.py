@@ -128,6 +128,9 @@ def test_runs_write_records_with_both_accuracies_labels_and_figures(toy_dir, tmp
     # The gated methods read out as the journal's code, the baselines through Dense.
     assert (assembly["config"]["readout"], lstm["config"]["readout"]) == ("journal", "dense")
     assert lstm["parameters"] == 4 * (128 * (1 + 128 + 1)) + 129 * 2
+    assert lstm["trainable_parameters"] == lstm["parameters"]
+    # The coupling's one-hot pair indices are constants, not parameters.
+    assert 0 < assembly["trainable_parameters"] < assembly["parameters"]
     summary = json.load(open(os.path.join(output, "summary.json")))
     assert {g["method"] for g in summary["groups"]} == {"adadiag-gated-cayley", "lstm"}
 
