@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from keras_rnnofrnns._checks import check_choice
+from keras_rnnofrnns._checks import check_choice, check_distinct
 from keras_rnnofrnns.cells.assembly_cell import find_assembly_cell
 from keras_rnnofrnns.coupling.topology import max_coupling_blocks
 from keras_rnnofrnns.data.tasks import TaskData
@@ -280,6 +280,7 @@ def run_timeseries(dataset, methods, callbacks=(), **settings):
         The run records, in run order; `summary.json` is rewritten in the
         output folder.
     """
+    check_distinct("methods", tuple(methods))
     protocols = [TimeSeriesProtocol.create(dataset, m, **settings) for m in methods]
     records = []
     data = None
@@ -353,6 +354,7 @@ def main(argv=None):
     methods = settings.pop("methods")
     settings["output"] = args.output
     try:
+        check_distinct("methods", methods)
         for method in methods:
             TimeSeriesProtocol.create(args.dataset, method, **settings)
     except ValueError as exc:

@@ -93,6 +93,10 @@ def test_protocol_defaults_and_bad_arguments():
         TimeSeriesProtocol.create("Adiac", "rnn")
     with pytest.raises(ValueError, match="epochs"):
         TimeSeriesProtocol.create("Adiac", "scn-3", epochs=0)
+    with pytest.raises(ValueError, match=r"Invalid `methods`.*each value once"):
+        run_timeseries("Adiac", ["scn-3", "lstm", "scn-3"])
+    with pytest.raises(ValueError, match=r"Invalid `seeds`.*each value once"):
+        TimeSeriesProtocol.create("Adiac", "scn-3", seeds=(1, 1))
 
 
 def test_runs_write_records_with_both_accuracies_labels_and_figures(toy_dir, tmp_path):
@@ -138,6 +142,9 @@ def test_command_line_and_report(toy_dir, tmp_path, capsys):
         timeseries.main(["--dataset", "Toy", "--method", "scn-3", "--epochs", "0",
                          "--data-dir", toy_dir, "--output", output])
     assert "epochs" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        timeseries.main(["--dataset", "Toy", "--method", "lstm", "lstm", "--output", output])
+    assert "each value once" in capsys.readouterr().err
     document = str(tmp_path / "timeseries.md")
     timeseries.main(["report", "--results", output, "--output", document])
     text = open(document).read()
