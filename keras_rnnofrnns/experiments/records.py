@@ -301,6 +301,31 @@ def _record_files(paths):
                     yield os.path.join(folder, name)
 
 
+# The type of each record field that readers use, checked when present and
+# not null (records of earlier versions lack some); `_NUMBER` excludes bools.
+_NUMBER = "number"
+_FIELD_TYPES = (
+    ("coupling_blocks", int), ("seed", int), ("epochs_run", int), ("best_epoch", int),
+    ("parameters", int), ("test_accuracy", _NUMBER), ("final_test_accuracy", _NUMBER),
+    ("num_modules", int), ("module_size", int), ("dt", _NUMBER),
+    ("finished", bool), ("stopped_early", bool), ("diverged", bool),
+    ("config", dict), ("history", dict), ("certificate", dict),
+    ("epoch_seconds", list), ("sessions", list),
+    ("backend", str), ("backend_version", str), ("keras_version", str), ("device", str),
+    ("date", str), ("command", str),
+)  # fmt: skip
+_TYPE_WORDS = {int: "an integer", bool: "true or false", dict: "an object", list: "a list",
+               str: "a string", _NUMBER: "a number"}  # fmt: skip
+
+
+def _is(value, kind):
+    if kind is bool:
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, (int, float) if kind is _NUMBER else kind)
+
+
 def record_problem(record):
     """What makes `record` unusable as a run record, or None when it is usable.
 
@@ -310,20 +335,29 @@ def record_problem(record):
     'test_accuracy is not a number or null'
     >>> record_problem([1, 2])
     'not a JSON object'
+    >>> record_problem({"task": "smnist", "method": "scn-3", "coupling_blocks": 5,
+    ...                 "seed": 0, "config": [1]})
+    'config is not an object or null'
     """
     if not isinstance(record, dict):
         return "not a JSON object"
-    for key, kinds in (("task", str), ("method", str), ("coupling_blocks", int), ("seed", int)):
-        if not isinstance(record.get(key), kinds) or isinstance(record.get(key), bool):
-            return f"{key} is missing or not a {kinds.__name__}"
-    accuracy = record.get("test_accuracy")
-    if accuracy is not None and (
-        isinstance(accuracy, bool) or not isinstance(accuracy, (int, float))
-    ):
-        return "test_accuracy is not a number or null"
-    epochs = record.get("epochs_run", 0)
-    if isinstance(epochs, bool) or not isinstance(epochs, int):
-        return "epochs_run is not an integer"
+    for key in ("task", "method"):
+        if not isinstance(record.get(key), str):
+            return f"{key} is missing or not a str"
+    for key in ("coupling_blocks", "seed"):
+        if not _is(record.get(key), int):
+            return f"{key} is missing or not a int"
+    for key, kind in _FIELD_TYPES:
+        value = record.get(key)
+        if value is not None and not _is(value, kind):
+            return f"{key} is not {_TYPE_WORDS[kind]} or null"
+    history = record.get("history") or {}
+    if not all(isinstance(v, list) for v in history.values()):
+        return "history holds a value that is not a list"
+    if not all(v is None or _is(v, _NUMBER) for v in record.get("epoch_seconds") or []):
+        return "epoch_seconds holds a value that is not a number or null"
+    if not all(isinstance(s, dict) for s in record.get("sessions") or []):
+        return "sessions holds a value that is not an object"
     return None
 
 

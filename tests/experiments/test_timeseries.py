@@ -163,3 +163,16 @@ def test_committed_document_matches_the_committed_records():
         assert handle.read() == render_report(records), (
             "docs/timeseries.md is stale: run `python examples/timeseries.py report`"
         )
+
+
+def test_the_report_names_and_skips_malformed_records(tmp_path, toy_dir, capsys):
+    output = tmp_path / "runs"
+    (record,) = run_timeseries("Toy", ["scn-3"], seeds=(0,), data_dir=toy_dir,
+                               output=str(output), **{**TINY, "epochs": 1})  # fmt: skip
+    for name, bad in (("list", [1]), ("seconds", {**record, "epoch_seconds": {"a": 1}}),
+                      ("config", {**record, "config": [1]})):  # fmt: skip
+        (output / f"Toy_scn-3_C1_{name}.json").write_text(json.dumps(bad))
+    document = tmp_path / "report.md"
+    with pytest.warns(UserWarning, match="Toy_scn-3_C1_seconds.json: epoch_seconds is not"):
+        records = timeseries.main(["report", "--results", str(output), "--output", str(document)])
+    assert len(records) == 1 and "| scn-3 | 0 | 1 |" in document.read_text()
