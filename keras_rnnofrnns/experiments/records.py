@@ -14,6 +14,7 @@ import json
 import math
 import os
 import platform
+import shlex
 import sys
 import warnings
 
@@ -65,6 +66,9 @@ def run_name(task, method, coupling_blocks, seed):
 def write_json(path, data):
     """Writes `data` as JSON to `path` atomically (temporary file + `os.replace`).
 
+    Non-finite floats (NaN, infinity) are written as null, which strict
+    JSON readers accept.
+
     Args:
         path: destination file.
         data: a JSON-serialisable object.
@@ -72,11 +76,24 @@ def write_json(path, data):
     Example:
     >>> import tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "r.json")
-    >>> write_json(path, {"a": 1})
+    >>> write_json(path, {"a": 1, "loss": [0.5, float("nan")]})
     >>> read_json(path)
-    {'a': 1}
+    {'a': 1, 'loss': [0.5, None]}
     """
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    text = json.dumps(_finite(data), indent=2, sort_keys=False, allow_nan=False)
+    atomic_write_text(path, text + "\n")
+
+
+def _finite(data):
+    # JSON has no NaN or infinity (strict readers refuse Python's tokens):
+    # a diverged run's non-finite losses are written as null, read back as None.
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
+    if isinstance(data, dict):
+        return {key: _finite(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_finite(value) for value in data]
+    return data
 
 
 def read_json(path):
@@ -92,8 +109,10 @@ def read_json(path):
             return json.load(f)
     except json.JSONDecodeError as exc:
         raise ValueError(
-            f"Invalid record file {path!r}: it is not valid JSON ({exc}). "
-            "Delete it to run that configuration again."
+            f"Invalid record file {path!r}: it is not valid JSON ({exc}). Restore it "
+            "from a copy of the run; to train the run again from epoch 0 instead, delete "
+            "it with the run's .csv file and _backup folder (a backup without its record "
+            "is not resumed)."
         ) from exc
 
 
@@ -238,12 +257,15 @@ def portable_command(argv, cwd=None):
         cwd: the directory the command ran in (default: the current one).
 
     Returns:
-        The command as one string, arguments separated by spaces.
+        The command as one string a POSIX shell splits back into the
+        arguments (`shlex.join`).
 
     Example:
     >>> portable_command(["train.py", "--output", "/path/to/run/results"],
     ...                  cwd="/path/to/run")
     'python train.py --output results'
+    >>> portable_command(["train.py", "--output", "my runs"], cwd="/path/to/run")
+    "python train.py --output 'my runs'"
     """
     cwd = os.path.abspath(os.getcwd() if cwd is None else cwd)
 
@@ -261,7 +283,8 @@ def portable_command(argv, cwd=None):
             return argument
         return flag + equals + inside
 
-    return " ".join(["python", *(portable(str(argument)) for argument in argv)])
+    # Quoted as a shell reads it back: a path with a space stays one argument.
+    return shlex.join(["python", *(portable(str(argument)) for argument in argv)])
 
 
 def environment():

@@ -181,6 +181,16 @@ class Protocol:
 
     def _check(self):
         check_settings(self)
+        output = self.output
+        if (
+            not isinstance(output, (str, os.PathLike))
+            or not os.fspath(output)
+            or (os.path.exists(output) and not os.path.isdir(output))
+        ):
+            raise ValueError(
+                f"Invalid `output`: received output={output!r}; expected a writable "
+                "folder (an existing folder or a path to create), not a file or ''."
+            )
         if not self.methods or not self.coupling_blocks or not self.seeds:
             raise ValueError(
                 "Invalid protocol: received no method, C or seed to run "
@@ -363,6 +373,15 @@ class _Run:
                     "epochs are dropped)"
                 )
                 record = None
+        if record is None and storage.backup_files(self.backup_dir):
+            # The record is written before each backup, so trained weights
+            # without it mean the record was lost: never discard the weights.
+            raise ValueError(
+                f"Invalid run {self.name!r}: its backup {self.backup_dir!r} holds trained "
+                f"weights, but its record {self.record_path!r} is missing. Restore the "
+                "record from a copy of the run, or delete the backup folder (and the "
+                ".csv file) to train the run again from epoch 0."
+            )
         if record is None:
             # Nothing of this run was recorded: leftovers of another attempt
             # (e.g. a run killed before its first epoch ended) start over.

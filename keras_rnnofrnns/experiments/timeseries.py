@@ -31,14 +31,14 @@ from keras_rnnofrnns.cells.assembly_cell import find_assembly_cell
 from keras_rnnofrnns.coupling.topology import max_coupling_blocks
 from keras_rnnofrnns.data.tasks import TaskData
 from keras_rnnofrnns.data.ucr import load_ucr
-from keras_rnnofrnns.experiments.callbacks import StopBeforeDeadline
+from keras_rnnofrnns.experiments.callbacks import StopBeforeDeadline, check_seconds
 from keras_rnnofrnns.experiments.figures import plot_assembly, plot_learning_curve
 from keras_rnnofrnns.experiments.records import (
     format_summary,
     load_records,
     write_summary,
 )
-from keras_rnnofrnns.experiments.runner import Protocol, train_run
+from keras_rnnofrnns.experiments.runner import Protocol, command_line_exit, train_run
 from keras_rnnofrnns.experiments.settings import (
     Setting,
     add_setting_arguments,
@@ -357,12 +357,15 @@ def main(argv=None):
         check_distinct("methods", methods)
         for method in methods:
             TimeSeriesProtocol.create(args.dataset, method, **settings)
+        if args.time_budget is not None:
+            check_seconds("time_budget", args.time_budget)
     except ValueError as exc:
         parser.error(str(exc))
     callbacks = []
     if args.time_budget is not None:
         callbacks.append(StopBeforeDeadline(time.time() + args.time_budget))
-    return run_timeseries(args.dataset, methods, callbacks, **settings)
+    with command_line_exit():
+        return run_timeseries(args.dataset, methods, callbacks, **settings)
 
 
 # -- the results document ------------------------------------------------------

@@ -203,3 +203,14 @@ def test_a_repeated_value_in_a_grid_is_refused(name, values, capsys):
         with pytest.raises(SystemExit):
             runner.parse_protocol("smnist", [flag[name], *map(str, values)])
         assert "each value once" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("output", ["", "a-file"])
+def test_an_output_that_is_a_file_or_empty_is_refused(output, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-file").write_text("not a folder")
+    with pytest.raises(ValueError, match=rf"Invalid `output`: received output='{output}'"):
+        runner.Protocol.create("smnist", output=output)
+    with pytest.raises(SystemExit):
+        runner.parse_protocol("smnist", ["--output", output])
+    assert "Invalid `output`" in capsys.readouterr().err

@@ -281,6 +281,10 @@ def test_a_finished_record_without_its_model_is_not_reported(tmp_path, data, dat
 def test_a_diverged_run_finishes_marked_and_uncertified(tmp_path, data, data_dir):
     record = _train(tmp_path, data, data_dir, epochs=1, learning_rate=1e6, dt=2.0)
     assert record["finished"] and record["diverged"] is True
+    # Strict JSON: no bare NaN token; the non-finite losses read back as None.
+    text = (tmp_path / f"{NAME}.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text)["history"]["loss"] == [None]
     assert record["certificate"] == {"certified": False, "reason": "non-finite weights"}
     assert not (tmp_path / f"{NAME}.png").exists()
     assert not (tmp_path / f"{NAME}_backup").exists()
@@ -467,3 +471,28 @@ def test_a_backup_left_by_a_kill_after_the_finished_record_is_removed(
     assert "finished before, skipped" in capsys.readouterr().out
     assert (finished / f"{NAME}.json").read_text() == before
     assert_consistent(finished, data, epochs=1)
+
+
+def test_a_backup_whose_record_is_lost_is_never_discarded(stopped, data, data_dir):
+    os.remove(stopped / f"{NAME}.json")
+    backup = stopped / f"{NAME}_backup"
+    before = sorted(os.listdir(backup))
+    with pytest.raises(ValueError, match=r"holds trained weights, but its record .* missing"):
+        _train(stopped, data, data_dir, epochs=3)
+    assert sorted(os.listdir(backup)) == before
+
+
+def test_a_torn_record_stops_the_run_and_keeps_its_files(stopped, data, data_dir):
+    (stopped / f"{NAME}.json").write_text('{"task": "smnist", "hist')
+    before = sorted(p.name for p in stopped.rglob("*"))
+    with pytest.raises(ValueError, match=r"not valid JSON.*Restore it from a copy"):
+        _train(stopped, data, data_dir, epochs=3)
+    assert sorted(p.name for p in stopped.rglob("*")) == before
+
+
+def test_an_interrupted_command_says_how_to_resume(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        with runner.command_line_exit():
+            raise KeyboardInterrupt
+    assert exit_.value.code == 130
+    assert "rerun the same command to resume" in capsys.readouterr().err

@@ -145,6 +145,11 @@ def test_command_line_and_report(toy_dir, tmp_path, capsys):
     with pytest.raises(SystemExit):
         timeseries.main(["--dataset", "Toy", "--method", "lstm", "lstm", "--output", output])
     assert "each value once" in capsys.readouterr().err
+    for budget in ("nan", "-1", "inf"):
+        with pytest.raises(SystemExit):
+            timeseries.main(["--dataset", "Toy", "--method", "lstm", "--time-budget", budget,
+                             "--output", output])  # fmt: skip
+        assert "Invalid `time_budget`" in capsys.readouterr().err
     document = str(tmp_path / "timeseries.md")
     timeseries.main(["report", "--results", output, "--output", document])
     text = open(document).read()

@@ -173,3 +173,9 @@ def test_a_signal_to_the_launcher_stops_its_workers_and_waits(signum, mnist_dir,
     record, state = run_state(str(results), config)
     assert state == "in progress" and record["epochs_run"] >= 1
     assert not (results / f"{config.name}.lock").exists()  # Released on the way out.
+
+
+def test_a_deadline_that_is_not_a_finite_time_is_refused():
+    for deadline in (float("nan"), float("inf"), "soon"):
+        with pytest.raises(ValueError, match="Invalid `deadline`"):
+            StopBeforeDeadline(deadline)

@@ -82,7 +82,7 @@ def _run_command(argv):
         )
         for config in configs:
             run_protocol_of(config, {**settings, "output": args.results})
-        check_launch_options(args.parallel, args.time_budget)
+        check_launch_options(args.parallel, args.time_budget, args.grace)
     except ValueError as exc:
         parser.error(str(exc))
     started, failed = launch(

@@ -9,7 +9,6 @@ is for machines held for a limited time or that can be preempted.
 
 import dataclasses
 import json
-import math
 import numbers
 import os
 import signal
@@ -19,6 +18,7 @@ import threading
 import time
 
 from keras_rnnofrnns.experiments import StopBeforeDeadline, load_records, train_run, write_summary
+from keras_rnnofrnns.experiments.callbacks import check_seconds
 from keras_rnnofrnns.experiments.records import format_summary
 from keras_rnnofrnns.experiments.runner import command_line_exit
 from keras_rnnofrnns.experiments.runs import FINISHED, Configuration, run_state
@@ -37,17 +37,6 @@ _WORKER_CODE = (
 )
 
 
-def _seconds(name, value, positive):
-    # nan fails every comparison, so it is refused with the rest.
-    number = not isinstance(value, bool) and isinstance(value, numbers.Real)
-    if not number or not (value > 0 if positive else value >= 0) or not value < math.inf:
-        raise ValueError(
-            f"Invalid `{name}`: received {name}={value!r}; expected a finite number "
-            + ("> 0." if positive else ">= 0.")
-        )
-    return float(value)
-
-
 def check_launch_options(parallel, time_budget, grace=DEFAULT_GRACE_SECONDS):
     """Returns `(parallel, time_budget)` checked: an int >= 1, and None or a finite
     number > 0; `grace` must be a finite number >= 0.
@@ -63,10 +52,10 @@ def check_launch_options(parallel, time_budget, grace=DEFAULT_GRACE_SECONDS):
         raise ValueError(
             f"Invalid `parallel`: received parallel={parallel!r}; expected an integer >= 1."
         )
-    _seconds("grace", grace, positive=False)
+    check_seconds("grace", grace, positive=False)
     if time_budget is None:
         return int(parallel), None
-    return int(parallel), _seconds("time_budget", time_budget, positive=True)
+    return int(parallel), check_seconds("time_budget", time_budget)
 
 
 def _worker_environment(parallel):
