@@ -267,24 +267,38 @@ def portable_command(argv, cwd=None):
     >>> portable_command(["train.py", "--output", "my runs"], cwd="/path/to/run")
     "python train.py --output 'my runs'"
     """
-    cwd = os.path.abspath(os.getcwd() if cwd is None else cwd)
 
     def portable(argument):
         flag, equals, value = ("", "", argument)
         if argument.startswith("-"):
             flag, equals, value = argument.partition("=")
-        if not os.path.isabs(value):
-            return argument
-        try:
-            inside = os.path.relpath(os.path.abspath(value), cwd)
-        except ValueError:  # Another drive, on Windows.
-            return argument
-        if inside == os.pardir or inside.startswith(os.pardir + os.sep):
-            return argument
-        return flag + equals + inside
+        return flag + equals + portable_path(value, cwd)
 
     # Quoted as a shell reads it back: a path with a space stays one argument.
     return shlex.join(["python", *(portable(str(argument)) for argument in argv)])
+
+
+def portable_path(path, cwd=None):
+    """`path` as records and documents name it: relative to `cwd` when it is
+    an absolute path inside it, else as given (see `portable_command`).
+
+    Example:
+    >>> portable_path("/path/to/run/results/timeseries", cwd="/path/to/run")
+    'results/timeseries'
+    >>> portable_path("/data/ucr", cwd="/path/to/run"), portable_path("runs")
+    ('/data/ucr', 'runs')
+    """
+    path = os.fspath(path)
+    if not os.path.isabs(path):
+        return path
+    cwd = os.path.abspath(os.getcwd() if cwd is None else cwd)
+    try:
+        inside = os.path.relpath(os.path.abspath(path), cwd)
+    except ValueError:  # Another drive, on Windows.
+        return path
+    if inside == os.pardir or inside.startswith(os.pardir + os.sep):
+        return path
+    return inside
 
 
 def environment():

@@ -181,3 +181,26 @@ def test_the_report_names_and_skips_malformed_records(tmp_path, toy_dir, capsys)
     with pytest.warns(UserWarning, match="Toy_scn-3_C1_seconds.json: epoch_seconds is not"):
         records = timeseries.main(["report", "--results", str(output), "--output", str(document)])
     assert len(records) == 1 and "| scn-3 | 0 | 1 |" in document.read_text()
+
+
+def test_the_report_refuses_a_folder_without_records_and_names_what_it_read(
+    toy_dir, tmp_path, capsys, monkeypatch
+):
+    document = tmp_path / "timeseries.md"
+    document.write_text("the committed document\n")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit):
+        timeseries.main(["report", "--results", str(tmp_path / "empty"), "--output",
+                         str(document)])  # fmt: skip
+    assert "holds no run records" in capsys.readouterr().err
+    assert document.read_text() == "the committed document\n"
+
+    monkeypatch.chdir(tmp_path)
+    run_timeseries("Toy", ["scn-3"], seeds=(0,), data_dir=toy_dir,
+                   output=str(tmp_path / "my-runs"), **{**TINY, "epochs": 1})  # fmt: skip
+    timeseries.main(["report", "--results", str(tmp_path / "my-runs"), "--output",
+                     str(document)])  # fmt: skip
+    text = document.read_text()
+    # The folder read, as typed relative to here; the epochs actually planned.
+    assert "run records in `my-runs/`" in text and "results/timeseries" not in text
+    assert "made for 1 epochs, not the protocol's 250" in text

@@ -96,3 +96,20 @@ def test_a_field_of_the_wrong_type_is_named_and_skipped_by_table_and_status(
     with pytest.warns(UserWarning, match=rf"smnist_scn-3_C5_seed1\.json: {field} (is|holds)"):
         assert cli.main(["status", "--results", str(tmp_path)]) == 0
     assert "smnist_scn-3_C5_seed0" in capsys.readouterr().out
+
+
+def test_table_refuses_a_folder_without_records_and_names_the_folder_read(
+    tmp_path, monkeypatch, capsys
+):
+    from tools.reproduce import cli
+
+    monkeypatch.chdir(tmp_path)
+    output = tmp_path / "reproduction.md"
+    output.write_text("the committed document\n")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit):
+        cli.main(["table", "--results", str(tmp_path / "empty"), "--output", str(output)])
+    assert "holds no run records" in capsys.readouterr().err
+    assert output.read_text() == "the committed document\n"
+    text = document.render_document(str(tmp_path / "empty"))
+    assert "run records in `empty/`" in text and str(tmp_path) not in text
