@@ -89,6 +89,25 @@ def check_choice(name, value, choices):
     return value
 
 
+def check_distinct(name, values):
+    """Returns `values` if no value occurs twice (numbers compare by value).
+
+    Example:
+    >>> check_distinct("seeds", (0, np.int64(1)))
+    (0, np.int64(1))
+    >>> check_distinct("seeds", (0, 1, np.int64(0)))
+    Traceback (most recent call last):
+    ...
+    ValueError: Invalid `seeds`: received seeds=(0, 1, np.int64(0)); expected each value once (np.int64(0) is repeated).
+    """
+    seen = []
+    for value in values:
+        if value in seen:
+            fail(name, values, f"each value once ({value!r} is repeated)")
+        seen.append(value)
+    return values
+
+
 def check_number_pair(name, value, minimum, maximum):
     """Returns `value` as a pair of floats `(low, high)`, minimum < low < high <= maximum."""
     allowed = f"a pair (low, high) of numbers with {minimum:g} < low < high <= {maximum:g}"

@@ -34,6 +34,7 @@ only when the third source is actually needed.
 
 from __future__ import annotations
 
+import codecs
 import math
 import os
 from typing import NamedTuple
@@ -84,8 +85,9 @@ class UCRDataset(tuple):
         classes: Tuple of the archive's original class labels, as strings;
             ``classes[k]`` is the label of class index ``k``. Labels are
             sorted numerically when all of them are numbers (``'-1' < '1'``,
-            ``'2' < '10'``), otherwise as strings. Train and test share this
-            mapping. For ``.ts`` files it lists every label the headers
+            ``'2' < '10'``), otherwise as strings; labels that are the same
+            number (``'1'``, ``'1.0'``) are one class, named by the shortest
+            spelling. Train and test share this mapping. For ``.ts`` files it lists every label the headers
             declare (``@classLabel``), even one without any series.
         source: Tuple of the absolute paths of the two files read (train,
             test), or the string ``"aeon"``.
@@ -187,6 +189,10 @@ class _Split(NamedTuple):
 
 def _read_lines(path: str) -> list:
     data = read_maybe_gzipped(path)
+    # Some editors start UTF-8 files with a byte-order mark; left in, it
+    # would glue itself to the first label and make a class of its own.
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -203,7 +209,13 @@ def _at(path, line_no):
     return f"File {path!r}, line {line_no}"
 
 
-def _sort_labels(labels) -> tuple:
+def _class_index(labels):
+    """The classes of `labels` and the class index of each label.
+
+    Sorted numerically when every label is a number, else as strings.
+    Labels that are the same number (``'1'`` and ``'1.0'``) are one class,
+    named by their shortest spelling.
+    """
     labels = set(labels)
 
     def number(label):
@@ -214,9 +226,34 @@ def _sort_labels(labels) -> tuple:
         return value if math.isfinite(value) else None
 
     numbers = {label: number(label) for label in labels}
-    if labels and all(v is not None for v in numbers.values()):
-        return tuple(sorted(labels, key=lambda label: (numbers[label], label)))
-    return tuple(sorted(labels))
+    if not labels or any(v is None for v in numbers.values()):
+        classes = tuple(sorted(labels))
+        return classes, {label: k for k, label in enumerate(classes)}
+    spellings = {}
+    for label in sorted(labels, key=lambda label: (len(label), label)):
+        spellings.setdefault(numbers[label], label)
+    values = sorted(spellings)
+    position = {value: k for k, value in enumerate(values)}
+    return (
+        tuple(spellings[value] for value in values),
+        {label: position[numbers[label]] for label in labels},
+    )
+
+
+# The largest magnitude float32 holds; beyond it a value would load as inf.
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _beyond_float32(values):
+    """Where finite float64 `values` would become infinite as float32."""
+    return np.isfinite(values) & (np.abs(values) > _FLOAT32_MAX)
+
+
+def _range_text(value):
+    return (
+        f"{value:g} is beyond the float32 range (±{_FLOAT32_MAX:.4g}) and would load as "
+        "infinite; infinite values are not supported. Rescale the data set."
+    )
 
 
 def _parse_float(token, path, line_no, what):
@@ -279,6 +316,13 @@ def _parse_tsv(path: str) -> _Split:
         raise ValueError(
             f"{_at(path, line_nos[row])}: infinite value {values[row, col]} "
             f"at column {col + 2}."
+        )
+    large = _beyond_float32(values)
+    if large.any():
+        row, col = np.argwhere(large)[0]
+        raise ValueError(
+            f"{_at(path, line_nos[row])}: the value at column {col + 2}, "
+            + _range_text(values[row, col])
         )
     width = values.shape[1]
     if isnan.any():
@@ -549,6 +593,13 @@ def _parse_ts_dim(part, path, line_no, d):
             f"dimension {d}, position {position + 1} is not finite; NaN and "
             "infinite values are not supported."
         )
+    large = _beyond_float32(values)
+    if large.any():
+        position = int(np.argmax(large))
+        raise ValueError(
+            f"{_at(path, line_no)}: the value in dimension {d}, position {position + 1}, "
+            + _range_text(values[position])
+        )
     return values
 
 
@@ -686,6 +737,10 @@ def _from_aeon(x, y, where) -> _Split:
                 f"{where}: series {i} holds NaN or infinite values; missing "
                 "values are not supported."
             )
+        if _beyond_float32(s).any():
+            raise ValueError(
+                f"{where}: series {i}: the value " + _range_text(s[_beyond_float32(s)][0])
+            )
     return _split_of(series, labels, None, where)
 
 
@@ -742,7 +797,8 @@ def load_ucr(
     format.
 
     Class labels are mapped to ``0 .. K-1`` in sorted order (numeric when all
-    labels are numbers, else by string), one mapping for both splits;
+    labels are numbers, else by string; the same number spelled two ways is
+    one class), one mapping for both splits;
     ``result.classes[k]`` is the original label of class ``k``.
 
     Unequal-length series are refused unless ``pad=True``, which pads every
@@ -846,8 +902,7 @@ def load_ucr(
     declared = set()
     for split in (train, test):
         declared.update(split.declared or split.labels)
-    classes = _sort_labels(declared)
-    index = {label: k for k, label in enumerate(classes)}
+    classes, index = _class_index(declared)
 
     def finish(split):
         x = _with_width(split.x, width)

@@ -1,8 +1,35 @@
 """The few callbacks the experiment protocol needs beyond Keras's own."""
 
+import math
+import numbers
 import time
 
 import keras
+
+
+def check_seconds(name, value, positive=True):
+    """Returns `value` as a float if it is a finite number of seconds > 0
+    (>= 0 when `positive` is False); numpy numbers count, bools and NaN do not.
+
+    Raises:
+        ValueError: naming the argument, its value and what is allowed.
+
+    Example:
+    >>> check_seconds("time_budget", 60)
+    60.0
+    >>> check_seconds("grace", float("nan"), positive=False)
+    Traceback (most recent call last):
+    ...
+    ValueError: Invalid `grace`: received grace=nan; expected a finite number >= 0.
+    """
+    # NaN fails every comparison, so it is refused with the rest.
+    number = not isinstance(value, bool) and isinstance(value, numbers.Real)
+    if not number or not (value > 0 if positive else value >= 0) or not value < math.inf:
+        raise ValueError(
+            f"Invalid `{name}`: received {name}={value!r}; expected a finite number "
+            + ("> 0." if positive else ">= 0.")
+        )
+    return float(value)
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -104,7 +131,8 @@ class StopBeforeDeadline(keras.callbacks.Callback):
 
     def __init__(self, deadline):
         super().__init__()
-        self.deadline = float(deadline)
+        # A NaN deadline would never stop anything: a budget of nan seconds.
+        self.deadline = check_seconds("deadline", deadline)
         self.stopped_epoch = None
 
     def on_train_begin(self, logs=None):

@@ -14,6 +14,7 @@ import json
 import math
 import os
 import platform
+import shlex
 import sys
 import warnings
 
@@ -65,6 +66,9 @@ def run_name(task, method, coupling_blocks, seed):
 def write_json(path, data):
     """Writes `data` as JSON to `path` atomically (temporary file + `os.replace`).
 
+    Non-finite floats (NaN, infinity) are written as null, which strict
+    JSON readers accept.
+
     Args:
         path: destination file.
         data: a JSON-serialisable object.
@@ -72,11 +76,24 @@ def write_json(path, data):
     Example:
     >>> import tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "r.json")
-    >>> write_json(path, {"a": 1})
+    >>> write_json(path, {"a": 1, "loss": [0.5, float("nan")]})
     >>> read_json(path)
-    {'a': 1}
+    {'a': 1, 'loss': [0.5, None]}
     """
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    text = json.dumps(_finite(data), indent=2, sort_keys=False, allow_nan=False)
+    atomic_write_text(path, text + "\n")
+
+
+def _finite(data):
+    # JSON has no NaN or infinity (strict readers refuse Python's tokens):
+    # a diverged run's non-finite losses are written as null, read back as None.
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
+    if isinstance(data, dict):
+        return {key: _finite(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_finite(value) for value in data]
+    return data
 
 
 def read_json(path):
@@ -92,8 +109,10 @@ def read_json(path):
             return json.load(f)
     except json.JSONDecodeError as exc:
         raise ValueError(
-            f"Invalid record file {path!r}: it is not valid JSON ({exc}). "
-            "Delete it to run that configuration again."
+            f"Invalid record file {path!r}: it is not valid JSON ({exc}). Restore it "
+            "from a copy of the run; to train the run again from epoch 0 instead, delete "
+            "it with the run's .csv file and _backup folder (a backup without its record "
+            "is not resumed)."
         ) from exc
 
 
@@ -238,30 +257,48 @@ def portable_command(argv, cwd=None):
         cwd: the directory the command ran in (default: the current one).
 
     Returns:
-        The command as one string, arguments separated by spaces.
+        The command as one string a POSIX shell splits back into the
+        arguments (`shlex.join`).
 
     Example:
     >>> portable_command(["train.py", "--output", "/path/to/run/results"],
     ...                  cwd="/path/to/run")
     'python train.py --output results'
+    >>> portable_command(["train.py", "--output", "my runs"], cwd="/path/to/run")
+    "python train.py --output 'my runs'"
     """
-    cwd = os.path.abspath(os.getcwd() if cwd is None else cwd)
 
     def portable(argument):
         flag, equals, value = ("", "", argument)
         if argument.startswith("-"):
             flag, equals, value = argument.partition("=")
-        if not os.path.isabs(value):
-            return argument
-        try:
-            inside = os.path.relpath(os.path.abspath(value), cwd)
-        except ValueError:  # Another drive, on Windows.
-            return argument
-        if inside == os.pardir or inside.startswith(os.pardir + os.sep):
-            return argument
-        return flag + equals + inside
+        return flag + equals + portable_path(value, cwd)
 
-    return " ".join(["python", *(portable(str(argument)) for argument in argv)])
+    # Quoted as a shell reads it back: a path with a space stays one argument.
+    return shlex.join(["python", *(portable(str(argument)) for argument in argv)])
+
+
+def portable_path(path, cwd=None):
+    """`path` as records and documents name it: relative to `cwd` when it is
+    an absolute path inside it, else as given (see `portable_command`).
+
+    Example:
+    >>> portable_path("/path/to/run/results/timeseries", cwd="/path/to/run")
+    'results/timeseries'
+    >>> portable_path("/data/ucr", cwd="/path/to/run"), portable_path("runs")
+    ('/data/ucr', 'runs')
+    """
+    path = os.fspath(path)
+    if not os.path.isabs(path):
+        return path
+    cwd = os.path.abspath(os.getcwd() if cwd is None else cwd)
+    try:
+        inside = os.path.relpath(os.path.abspath(path), cwd)
+    except ValueError:  # Another drive, on Windows.
+        return path
+    if inside == os.pardir or inside.startswith(os.pardir + os.sep):
+        return path
+    return inside
 
 
 def environment():
@@ -301,6 +338,31 @@ def _record_files(paths):
                     yield os.path.join(folder, name)
 
 
+# The type of each record field that readers use, checked when present and
+# not null (records of earlier versions lack some); `_NUMBER` excludes bools.
+_NUMBER = "number"
+_FIELD_TYPES = (
+    ("coupling_blocks", int), ("seed", int), ("epochs_run", int), ("best_epoch", int),
+    ("parameters", int), ("test_accuracy", _NUMBER), ("final_test_accuracy", _NUMBER),
+    ("num_modules", int), ("module_size", int), ("dt", _NUMBER),
+    ("finished", bool), ("stopped_early", bool), ("diverged", bool),
+    ("config", dict), ("history", dict), ("certificate", dict),
+    ("epoch_seconds", list), ("sessions", list),
+    ("backend", str), ("backend_version", str), ("keras_version", str), ("device", str),
+    ("date", str), ("command", str),
+)  # fmt: skip
+_TYPE_WORDS = {int: "an integer", bool: "true or false", dict: "an object", list: "a list",
+               str: "a string", _NUMBER: "a number"}  # fmt: skip
+
+
+def _is(value, kind):
+    if kind is bool:
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, (int, float) if kind is _NUMBER else kind)
+
+
 def record_problem(record):
     """What makes `record` unusable as a run record, or None when it is usable.
 
@@ -310,20 +372,29 @@ def record_problem(record):
     'test_accuracy is not a number or null'
     >>> record_problem([1, 2])
     'not a JSON object'
+    >>> record_problem({"task": "smnist", "method": "scn-3", "coupling_blocks": 5,
+    ...                 "seed": 0, "config": [1]})
+    'config is not an object or null'
     """
     if not isinstance(record, dict):
         return "not a JSON object"
-    for key, kinds in (("task", str), ("method", str), ("coupling_blocks", int), ("seed", int)):
-        if not isinstance(record.get(key), kinds) or isinstance(record.get(key), bool):
-            return f"{key} is missing or not a {kinds.__name__}"
-    accuracy = record.get("test_accuracy")
-    if accuracy is not None and (
-        isinstance(accuracy, bool) or not isinstance(accuracy, (int, float))
-    ):
-        return "test_accuracy is not a number or null"
-    epochs = record.get("epochs_run", 0)
-    if isinstance(epochs, bool) or not isinstance(epochs, int):
-        return "epochs_run is not an integer"
+    for key in ("task", "method"):
+        if not isinstance(record.get(key), str):
+            return f"{key} is missing or not a str"
+    for key in ("coupling_blocks", "seed"):
+        if not _is(record.get(key), int):
+            return f"{key} is missing or not a int"
+    for key, kind in _FIELD_TYPES:
+        value = record.get(key)
+        if value is not None and not _is(value, kind):
+            return f"{key} is not {_TYPE_WORDS[kind]} or null"
+    history = record.get("history") or {}
+    if not all(isinstance(v, list) for v in history.values()):
+        return "history holds a value that is not a list"
+    if not all(v is None or _is(v, _NUMBER) for v in record.get("epoch_seconds") or []):
+        return "epoch_seconds holds a value that is not a number or null"
+    if not all(isinstance(s, dict) for s in record.get("sessions") or []):
+        return "sessions holds a value that is not an object"
     return None
 
 

@@ -34,11 +34,14 @@ group of runs in the folder.
 """
 
 import argparse
+import contextlib
 import functools
 import os
 import shutil
+import signal
+import sys
+import threading
 import time
-import zipfile
 
 import keras
 import numpy as np
@@ -178,6 +181,16 @@ class Protocol:
 
     def _check(self):
         check_settings(self)
+        output = self.output
+        if (
+            not isinstance(output, (str, os.PathLike))
+            or not os.fspath(output)
+            or (os.path.exists(output) and not os.path.isdir(output))
+        ):
+            raise ValueError(
+                f"Invalid `output`: received output={output!r}; expected a writable "
+                "folder (an existing folder or a path to create), not a file or ''."
+            )
         if not self.methods or not self.coupling_blocks or not self.seeds:
             raise ValueError(
                 "Invalid protocol: received no method, C or seed to run "
@@ -332,13 +345,20 @@ class _Run:
                 "expected the same command to resume it. Use another --output folder."
             )
         if record is not None and record.get("finished"):
-            if not zipfile.is_zipfile(self.model_path):
+            problem = storage.model_problem(self.model_path)
+            if problem is not None:
                 raise ValueError(
                     f"Invalid run {self.name!r}: its record {self.record_path!r} says "
-                    f"finished, but the model {self.model_path!r} is missing or damaged. "
-                    "Restore the model from a copy of the run, or delete the record to "
-                    "train the run again."
+                    f"finished, but the model {self.model_path!r} is missing or damaged "
+                    f"({problem}). Restore the model from a copy of the run, or delete "
+                    "the record to train the run again."
                 )
+            if os.path.isdir(self.backup_dir):
+                # Left by a kill between the finished record and the cleanup:
+                # the record and the model it names are whole, so the backup
+                # holds nothing more.
+                shutil.rmtree(self.backup_dir)
+                print(f"{self.name}: removed the backup {self.backup_dir!r} a kill left behind")
             return record, None
         state = None
         if record is not None:
@@ -353,6 +373,15 @@ class _Run:
                     "epochs are dropped)"
                 )
                 record = None
+        if record is None and storage.backup_files(self.backup_dir):
+            # The record is written before each backup, so trained weights
+            # without it mean the record was lost: never discard the weights.
+            raise ValueError(
+                f"Invalid run {self.name!r}: its backup {self.backup_dir!r} holds trained "
+                f"weights, but its record {self.record_path!r} is missing. Restore the "
+                "record from a copy of the run, or delete the backup folder (and the "
+                ".csv file) to train the run again from epoch 0."
+            )
         if record is None:
             # Nothing of this run was recorded: leftovers of another attempt
             # (e.g. a run killed before its first epoch ended) start over.
@@ -510,11 +539,24 @@ def train_run(protocol, data, method, coupling_blocks, seed, callbacks=()):
 
     Raises:
         ValueError: when the run's files cannot be resumed consistently
-            (the message names the file and says what to do).
+            (the message names the file and says what to do), or when the
+            output folder cannot be written.
+        keras_rnnofrnns.experiments.storage.RunLockedError: when another
+            process is training the same run in the same folder.
     """
+    run = _Run(protocol, method, coupling_blocks, seed)
+    # Held from the first look at the run's files to the last write, so that
+    # a second process can neither resume nor delete what this one writes.
+    with storage.run_lock(protocol.output, run.name):
+        return _train_locked(run, data, callbacks)
+
+
+def _train_locked(run, data, callbacks):
+    protocol, method, coupling_blocks, seed = (
+        run.protocol, run.method, run.coupling_blocks, run.seed
+    )
     x_train, y_train, x_test, y_test = data.x_train, data.y_train, data.x_test, data.y_test
     source = data.source
-    run = _Run(protocol, method, coupling_blocks, seed)
     previous, state = run.previous_record()
     if previous is not None and previous.get("finished"):
         print(f"{run.name}: finished before, skipped ({run.record_path})")
@@ -783,6 +825,42 @@ def _parse(task, argv):
     return protocol, args
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+@contextlib.contextmanager
+def command_line_exit():
+    """Ends a command line that trains runs in one line, not a traceback.
+
+    SIGTERM is turned into an interruption like Ctrl-C, so that the run's
+    lock file is removed on the way out. An interrupted command exits with
+    status 130 and says how to resume; a run another process trains, with
+    status 1 and the lock's message.
+
+    Example:
+    >>> with command_line_exit():
+    ...     pass
+    """
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None
+    try:
+        yield
+    except KeyboardInterrupt:
+        print(
+            "interrupted: every finished epoch is backed up; rerun the same command to "
+            "resume",
+            file=sys.stderr,
+        )
+        raise SystemExit(130) from None
+    except storage.RunLockedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
 def main(task, argv=None, callbacks=()):
     """Runs the command line of `examples/<task>.py`.
 
@@ -802,4 +880,5 @@ def main(task, argv=None, callbacks=()):
     callbacks = list(callbacks)
     if args.time_budget is not None:
         callbacks.append(StopBeforeDeadline(time.time() + args.time_budget))
-    return run_protocol(protocol, callbacks)
+    with command_line_exit():
+        return run_protocol(protocol, callbacks)

@@ -16,6 +16,7 @@ import dataclasses
 from keras_rnnofrnns._checks import (
     check_bool,
     check_choice,
+    check_distinct,
     check_int,
     check_positive_float,
     check_seed,
@@ -42,9 +43,11 @@ def _optional(check):
 
 def _each(check, name=None):
     # Errors about one item of a list name the item ("seed"), not the list.
+    # A repeated item would train the same run twice, side by side.
     def check_each(protocol, setting_name, values):
         for value in values:
             check(protocol, name or setting_name, value)
+        check_distinct(setting_name, values)
 
     return check_each
 

@@ -16,13 +16,27 @@ only on an `OSError` from the weights. Here each weights file is renamed
 into place whole, its SHA-256 is stored in the metadata written after it,
 and a restore takes the newest metadata whose weights match it: the
 weights and the epoch always belong together.
+
+One process at a time trains a run: `run_lock` holds an exclusive lock on
+`<run>.lock` in the output folder for the whole of it, and the operating
+system drops the lock when the process ends, however it ends. The lock
+needs `fcntl` (Linux, macOS and the other POSIX systems); on Windows runs
+are not locked, so do not start the same run twice there.
 """
 
+import contextlib
 import hashlib
+import io
 import json
 import os
 import re
 import tempfile
+import zipfile
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; see the module's docstring.
+    fcntl = None
 
 BACKUP_WEIGHTS = "latest.weights.h5"
 BACKUP_METADATA = "training_metadata.json"
@@ -33,6 +47,97 @@ _TEMPORARY = ".tmp"
 _BEST = re.compile(r"^best-epoch(\d+)\.keras$")
 # Written by earlier versions of the runner: the best model, epoch unknown.
 LEGACY_BEST = "best.keras"
+
+
+# The lock file of a run being trained: `<run>.lock`.
+LOCK_SUFFIX = ".lock"
+
+
+class RunLockedError(RuntimeError):
+    """Another process is training the run: its lock is held."""
+
+
+def _holder(path):
+    try:
+        with open(path) as f:
+            pid = f.read().strip()
+    except OSError:
+        return "another process"
+    return f"process {pid}" if pid.isdigit() else "another process"
+
+
+@contextlib.contextmanager
+def run_lock(folder, name):
+    """Holds the exclusive lock of run `name` in `folder` while the block runs.
+
+    The lock is an `fcntl.flock` on `<folder>/<name>.lock`, which holds the
+    process id; the file is deleted when the block ends, and the system drops
+    the lock of a process that dies. Creating the file also proves the folder
+    writable before any training. Without `fcntl` (Windows) nothing is locked.
+
+    Args:
+        folder: the output folder (created if missing).
+        name: the run's name (file stem).
+
+    Yields:
+        The lock file's path.
+
+    Raises:
+        RunLockedError: another process holds the lock (the message names the
+            run, the lock file and the process).
+        ValueError: the folder cannot be created or written.
+
+    Example:
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> with run_lock(folder, "run") as path:
+    ...     os.path.basename(path) in os.listdir(folder)
+    True
+    >>> os.listdir(folder)
+    []
+    """
+    path = os.path.join(folder, name + LOCK_SUFFIX)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise ValueError(
+            f"Invalid `output`: received output={folder!r}, where the lock file "
+            f"{path!r} cannot be written ({exc}); expected a writable folder."
+        ) from exc
+    if fcntl is None:
+        os.close(descriptor)
+        yield path
+        return
+    while True:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(descriptor)
+            raise RunLockedError(
+                f"Run {name!r} is being trained by {_holder(path)}, which holds its lock "
+                f"{path!r}; wait for it to end or stop it, then run the command again."
+            ) from None
+        # The holder may have deleted the file between our open and our lock:
+        # a lock on a deleted file excludes no one, so take the new file's.
+        try:
+            ours = os.path.samestat(os.fstat(descriptor), os.stat(path))
+        except FileNotFoundError:
+            ours = False
+        if ours:
+            break
+        os.close(descriptor)
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        os.ftruncate(descriptor, 0)
+        os.write(descriptor, f"{os.getpid()}\n".encode())
+        yield path
+    finally:
+        # Deleted while still locked, so no other process can lock this file
+        # and find it gone afterwards without noticing (see the check above).
+        with contextlib.suppress(OSError):
+            os.remove(path)
+        os.close(descriptor)
 
 
 def is_temporary(name):
@@ -182,6 +287,7 @@ def save_backup(model, folder, epoch):
 
 
 def _readable_hdf5(path):
+    # `path` may be a file object too: h5py reads either.
     import h5py
 
     try:
@@ -265,6 +371,51 @@ def restore_point(folder):
     if metadata != BACKUP_METADATA:
         os.replace(os.path.join(folder, metadata), os.path.join(folder, BACKUP_METADATA))
     return epochs, latest
+
+
+# What `model.save` puts in a `.keras` file that loading it needs.
+_MODEL_MEMBERS = ("config.json", "model.weights.h5")
+
+
+def model_problem(path):
+    """Why the `.keras` file `path` could not be loaded, or None when it is whole.
+
+    Cheaper than loading the model: the zip's members and their CRCs, the
+    configuration's JSON and every array of the weights file are read, but
+    no model is built.
+
+    Args:
+        path: a `.keras` file written by `model.save`.
+
+    Returns:
+        None, or the damage in words.
+
+    Example:
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "m.keras")
+    >>> with zipfile.ZipFile(path, "w") as archive:
+    ...     archive.writestr("notes.txt", "junk")
+    >>> model_problem(path)
+    'it lacks config.json, model.weights.h5'
+    """
+    if not os.path.isfile(path):
+        return "it is missing"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            missing = [name for name in _MODEL_MEMBERS if name not in names]
+            if missing:
+                return f"it lacks {', '.join(missing)}"
+            damaged = archive.testzip()
+            if damaged is not None:
+                return f"its member {damaged} fails its CRC check"
+            json.loads(archive.read("config.json"))
+            weights = io.BytesIO(archive.read("model.weights.h5"))
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        return f"it is not a whole Keras model file ({exc})"
+    if not _readable_hdf5(weights):
+        return "its model.weights.h5 cannot be read whole"
+    return None
 
 
 def best_model_path(folder, epoch):

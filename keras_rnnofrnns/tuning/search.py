@@ -158,8 +158,9 @@ def check_search_settings(
     check_seed("seed", seed)
 
 
-def _data_settings(task, data, epochs, batch_size, validation_split, patience):
-    """What a resumed search must share with the trials already run."""
+def _data_settings(task, data, epochs, batch_size, validation_split, patience, seed):
+    """What a resumed search must share with the trials already run (the seed
+    too: the draws of a resumed search would not follow the first ones')."""
     digest = hashlib.sha256()
     for array in (data.x_train, data.y_train):
         digest.update(np.ascontiguousarray(array).tobytes())
@@ -171,6 +172,7 @@ def _data_settings(task, data, epochs, batch_size, validation_split, patience):
         "epochs": int(epochs),
         "batch_size": int(batch_size),
         "patience": patience,
+        "seed": int(seed),
     }
 
 
@@ -181,10 +183,22 @@ def _check_same_settings(folder, settings, trials):
     for other epochs or at another batch size would be ranked together.
     """
     path = os.path.join(folder, SETTINGS_JSON)
+    damaged = (
+        f"Invalid `directory`: the settings file {path!r} of the search in {folder!r} is "
+        "damaged ({}), so the trials there cannot be checked against this search; "
+        "expected the JSON object a search writes. Restore the file from a copy, or use "
+        "another project name (--project-name) or start afresh (overwrite=True / "
+        "--overwrite)."
+    )
     try:
         before = read_json(path)
-    except ValueError:
-        before = None
+    except ValueError as exc:
+        raise ValueError(damaged.format(f"not valid JSON: {exc.__cause__ or exc}")) from exc
+    if before is not None and not isinstance(before, dict):
+        raise ValueError(damaged.format(f"a JSON {type(before).__name__}, not an object"))
+    if before is not None:
+        # Written before the seed was kept: the trials' seed is unknown.
+        before = {"seed": settings["seed"], **before}
     if before is None:
         if trials:
             warnings.warn(
@@ -198,8 +212,9 @@ def _check_same_settings(folder, settings, trials):
         raise ValueError(
             f"Invalid `directory`: the search in {folder!r} was made with other "
             + ", ".join(f"{k} ({before.get(k)!r}, now {settings[k]!r})" for k in differ)
-            + "; expected the same data, epochs and batch size to resume it. Use another "
-            "project name (--project-name) or start afresh (overwrite=True / --overwrite)."
+            + "; expected the same data, epochs, batch size and seed to resume it. Use "
+            "another project name (--project-name) or start afresh (overwrite=True / "
+            "--overwrite)."
         )
 
 
@@ -283,7 +298,7 @@ def run_search(
     hypermodel.check_space(search.oracle.get_space())
     _check_same_settings(
         search.project_dir,
-        _data_settings(task, data, epochs, batch_size, validation_split, patience),
+        _data_settings(task, data, epochs, batch_size, validation_split, patience, seed),
         len(search.oracle.trials),
     )
     callbacks = []

@@ -229,6 +229,68 @@ def test_label_mapping_is_sorted_and_shared(tmp_path, train_labels, test_labels,
     assert [data.classes[k] for k in data.test.y] == test_labels
 
 
+@pytest.mark.parametrize(
+    "train_labels, test_labels, classes",
+    [
+        (["1", "2"], ["1.0", "2.0"], ("1", "2")),
+        (["01", "-1"], ["1", "-1.0"], ("-1", "1")),
+        (["2.50", "10"], ["2.5", "1e1"], ("2.5", "10")),
+    ],
+)
+def test_the_same_number_spelled_otherwise_is_the_same_class(
+    tmp_path, train_labels, test_labels, classes
+):
+    train = [(label, [float(i), 1.0]) for i, label in enumerate(train_labels)]
+    test = [(label, [float(i), 2.0]) for i, label in enumerate(test_labels)]
+    _write_tsv(tmp_path, "Spelled", train, test)
+    data = load_ucr("Spelled", tmp_path)
+    assert data.classes == classes
+    assert [float(data.classes[k]) for k in data.train.y] == [float(v) for v in train_labels]
+    assert [float(data.classes[k]) for k in data.test.y] == [float(v) for v in test_labels]
+
+
+@pytest.mark.parametrize("fmt", ["tsv", "ts"])
+def test_a_byte_order_mark_makes_no_class(tmp_path, fmt):
+    rows = [("1", [1.0, 2.0]), ("2", [3.0, 4.0])]
+    if fmt == "tsv":
+        paths = _write_tsv(tmp_path, "Bom", rows, rows)
+    else:
+        series = [np.array(v)[:, None] for _, v in rows]
+        paths = _write_ts(tmp_path, "Bom", (series, ["1", "2"]), (series, ["1", "2"]))
+    for path in paths:
+        with open(path, "rb") as f:
+            data = f.read()
+        with open(path, "wb") as f:
+            f.write(b"\xef\xbb\xbf" + data)
+    data = load_ucr("Bom", tmp_path)
+    assert data.classes == ("1", "2") and list(data.train.y) == [0, 1]
+    np.testing.assert_array_equal(data.train.x[:, :, 0], [[1.0, 2.0], [3.0, 4.0]])
+
+
+def test_values_beyond_float32_are_refused_not_made_infinite(tmp_path, monkeypatch):
+    big = [("1", [1.0, 2.0]), ("2", [1e39, 4.0])]
+    _write_tsv(tmp_path / "tsv", "Big", big, big)
+    with pytest.raises(ValueError, match=r"Big_TRAIN\.tsv', line 2: .*column 2, 1e\+39 is "
+                       r"beyond the float32 range .*infinite"):
+        load_ucr("Big", tmp_path / "tsv")
+    series = [np.array([[1.0], [2.0]]), np.array([[3.0], [-4e38]])]
+    _write_ts(tmp_path / "ts", "Big", (series, ["1", "2"]), (series, ["1", "2"]))
+    with pytest.raises(ValueError, match=r"dimension 1, position 2, -4e\+38 is beyond the "
+                       "float32 range"):
+        load_ucr("Big", tmp_path / "ts")
+    x = np.ones((2, 1, 3))
+    x[1, 0, 2] = -1e300
+    _fake_aeon(monkeypatch, {"train": (x, np.array(["1", "2"])),
+                             "test": (x, np.array(["1", "2"]))})
+    monkeypatch.delenv("UCR_DIR", raising=False)
+    with pytest.raises(ValueError, match="aeon Big/train: series 1: .*float32 range"):
+        load_ucr("Big")
+    # The largest float32 itself loads.
+    edge = [("1", [1.0, float(np.finfo(np.float32).max)]), ("2", [1.0, 2.0])]
+    _write_tsv(tmp_path / "edge", "Edge", edge, edge)
+    assert np.isfinite(load_ucr("Edge", tmp_path / "edge").train.x).all()
+
+
 def test_ts_classes_are_the_declared_labels(tmp_path):
     rng = np.random.default_rng(1)
     # "10" is declared and used only in test; "7" is declared but never used.

@@ -57,3 +57,35 @@ def test_committed_records_name_no_machine_path():
         path = record.pop("path")  # Added on loading, not part of the file.
         for text in _strings(record):
             assert not MACHINE_PATH.search(text), f"{os.path.relpath(path, ROOT)}: {text!r}"
+
+
+def test_the_command_is_quoted_as_a_shell_reads_it_back():
+    import shlex
+
+    argv = ["run.py", "--output", "my runs", "--note", "it's", "[worker: x]"]
+    command = portable_command(argv, cwd="/x")
+    assert shlex.split(command) == ["python", *argv]
+
+
+def test_non_finite_numbers_are_written_as_null_that_strict_readers_accept(tmp_path):
+    import json
+
+    from keras_rnnofrnns.experiments.records import read_json, write_json
+
+    path = tmp_path / "r.json"
+    write_json(str(path), {"loss": [1.0, float("nan"), float("inf")], "best": -float("inf")})
+
+    def refuse(token):
+        raise ValueError(f"non-standard token {token}")
+
+    strict = json.loads(path.read_text(), parse_constant=refuse)
+    assert strict == {"loss": [1.0, None, None], "best": None} == read_json(str(path))
+
+
+def test_a_torn_record_is_refused_with_advice_that_keeps_the_backup(tmp_path):
+    from keras_rnnofrnns.experiments.records import read_json
+
+    path = tmp_path / "run.json"
+    path.write_text('{"task": "sm')
+    with pytest.raises(ValueError, match=r"not valid JSON.*Restore it from a copy.*_backup"):
+        read_json(str(path))

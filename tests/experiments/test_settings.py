@@ -8,6 +8,8 @@ setting, so a new one fails until it is given a value to try.
 
 import dataclasses
 
+import numpy as np
+
 import pytest
 
 from keras_rnnofrnns.experiments import records, runner, settings, table
@@ -185,3 +187,30 @@ def test_the_presets_exclude_each_other():
         runner.Protocol.create("psmnist", quick=True, journal=True)
     with pytest.raises(ValueError, match="Invalid `journal`: received journal='yes'"):
         runner.Protocol.create("psmnist", journal="yes")
+
+
+@pytest.mark.parametrize(
+    "name, values",
+    [("seeds", (0, np.int64(0))), ("coupling_blocks", (5, 20, 5)),
+     ("methods", ("scn-3", "scn-3")), ("lr_drops", (3, 3))],
+)  # fmt: skip
+def test_a_repeated_value_in_a_grid_is_refused(name, values, capsys):
+    # Two runs of one name would train side by side into the same files.
+    with pytest.raises(ValueError, match=rf"Invalid `{name}`: .*expected each value once"):
+        runner.Protocol.create("smnist", **{name: values})
+    flag = {"seeds": "--seeds", "coupling_blocks": "--coupling-blocks", "methods": "--method"}
+    if name in flag:
+        with pytest.raises(SystemExit):
+            runner.parse_protocol("smnist", [flag[name], *map(str, values)])
+        assert "each value once" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("output", ["", "a-file"])
+def test_an_output_that_is_a_file_or_empty_is_refused(output, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-file").write_text("not a folder")
+    with pytest.raises(ValueError, match=rf"Invalid `output`: received output='{output}'"):
+        runner.Protocol.create("smnist", output=output)
+    with pytest.raises(SystemExit):
+        runner.parse_protocol("smnist", ["--output", output])
+    assert "Invalid `output`" in capsys.readouterr().err

@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import zipfile
 
 import keras
 import pytest
@@ -280,6 +281,10 @@ def test_a_finished_record_without_its_model_is_not_reported(tmp_path, data, dat
 def test_a_diverged_run_finishes_marked_and_uncertified(tmp_path, data, data_dir):
     record = _train(tmp_path, data, data_dir, epochs=1, learning_rate=1e6, dt=2.0)
     assert record["finished"] and record["diverged"] is True
+    # Strict JSON: no bare NaN token; the non-finite losses read back as None.
+    text = (tmp_path / f"{NAME}.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text)["history"]["loss"] == [None]
     assert record["certificate"] == {"certified": False, "reason": "non-finite weights"}
     assert not (tmp_path / f"{NAME}.png").exists()
     assert not (tmp_path / f"{NAME}_backup").exists()
@@ -302,3 +307,192 @@ def test_temporaries_of_killed_writes_are_cleared_on_resume(stopped, data, data_
     leftover.write_bytes(b"torn")
     _train(stopped, data, data_dir, epochs=3)
     assert_consistent(stopped, data, epochs=3)
+
+
+_HOLDER = """
+import fcntl, os, sys
+descriptor = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.flock(descriptor, fcntl.LOCK_EX)
+os.write(descriptor, str(os.getpid()).encode())
+print("locked", flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.fixture
+def held_lock(tmp_path):
+    """Another process holding the lock of run NAME in tmp_path until the test ends."""
+    path = tmp_path / f"{NAME}{storage.LOCK_SUFFIX}"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline() == "locked\n"
+        yield path, holder
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
+
+
+@pytest.mark.skipif(storage.fcntl is None, reason="runs are locked where fcntl exists")
+def test_a_second_process_on_the_same_run_is_refused(
+    held_lock, tmp_path, data, data_dir, capsys
+):
+    path, holder = held_lock
+    (tmp_path / f"{NAME}.json").write_text('{"unfinished": "record of the holder"}')
+    (tmp_path / f"{NAME}_backup").mkdir()
+    with pytest.raises(storage.RunLockedError) as error:
+        _train(tmp_path, data, data_dir)
+    message = str(error.value)
+    assert NAME in message and str(path) in message and f"process {holder.pid}" in message
+    # Nothing of the holder's run was read, deleted or replaced.
+    assert (tmp_path / f"{NAME}.json").read_text() == '{"unfinished": "record of the holder"}'
+    assert (tmp_path / f"{NAME}_backup").is_dir() and path.exists()
+    # The command line refuses in one line.
+    argv = [*FLAGS, "--epochs", "1", "--data-dir", data_dir, "--output", str(tmp_path)]
+    with pytest.raises(SystemExit) as exit_:
+        runner.main("smnist", argv)
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and NAME in err and "lock" in err
+
+
+def test_the_lock_is_dropped_after_the_run_whatever_ends_it(tmp_path):
+    with pytest.raises(Killed):
+        with storage.run_lock(str(tmp_path), NAME) as path:
+            assert open(path).read() == f"{os.getpid()}\n"
+            raise Killed("in the run")
+    assert not os.listdir(tmp_path)
+    with storage.run_lock(str(tmp_path), NAME):
+        pass
+
+
+def test_a_lock_whose_holder_died_is_taken(held_lock, tmp_path):
+    path, holder = held_lock
+    holder.kill()
+    holder.wait(timeout=60)
+    # The holder's file is still there, but the system dropped its lock.
+    assert path.exists()
+    with storage.run_lock(str(tmp_path), NAME):
+        assert open(path).read() == f"{os.getpid()}\n"
+
+
+@pytest.mark.parametrize("output", ["file", "file/inside"])
+def test_an_output_that_cannot_hold_files_is_refused_before_training(
+    output, tmp_path, data, data_dir
+):
+    (tmp_path / "file").write_text("not a folder")
+    seen = []
+    with pytest.raises(ValueError, match=r"Invalid `output`.*expected a writable folder"):
+        protocol = runner.Protocol.create(
+            "smnist", output=str(tmp_path / output), data_dir=data_dir, epochs=1, **TINY
+        )
+        runner.train_run(
+            protocol, data, METHOD, 1, 0,
+            [keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: seen.append(e))],
+        )  # fmt: skip
+    assert seen == []
+
+
+@pytest.fixture(scope="module")
+def _finished(tmp_path_factory, data, data_dir):
+    folder = tmp_path_factory.mktemp("finished")
+    _train(folder, data, data_dir, epochs=1)
+    return folder
+
+
+@pytest.fixture
+def finished(_finished, tmp_path):
+    """A finished one-epoch run, as a folder of its own."""
+    shutil.copytree(_finished, tmp_path / "run")
+    return tmp_path / "run"
+
+
+def _rezip(path, change):
+    """Rewrites the zip `path` with `change(name, data)` applied to each member (None drops it)."""
+    with zipfile.ZipFile(path) as archive:
+        members = [(name, archive.read(name)) for name in archive.namelist()]
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members:
+            data = change(name, data)
+            if data is not None:
+                archive.writestr(name, data)
+
+
+@pytest.mark.parametrize(
+    "damage, problem",
+    [
+        ("junk zip", "lacks config.json, model.weights.h5"),
+        ("truncated weights", "model.weights.h5 cannot be read whole"),
+        ("torn config", "not a whole Keras model file"),
+        ("bad CRC", "fails its CRC check"),
+    ],
+)
+def test_a_finished_model_that_is_a_damaged_zip_is_detected(
+    damage, problem, finished, data, data_dir
+):
+    path = finished / f"{NAME}.keras"
+    if damage == "junk zip":
+        path.unlink()
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("junk.bin", b"\0" * 100)
+    elif damage == "truncated weights":
+        _rezip(path, lambda name, data: data[: len(data) // 2] if name.endswith(".h5") else data)
+    elif damage == "torn config":
+        _rezip(path, lambda name, data: data[:20] if name == "config.json" else data)
+    else:
+        _rezip(path, lambda name, data: data)
+        raw = bytearray(path.read_bytes())
+        offset = raw.index(b"HDF") + 64  # Inside the stored weights file.
+        raw[offset] ^= 0xFF
+        path.write_bytes(bytes(raw))
+    assert zipfile.is_zipfile(path)
+    assert problem in storage.model_problem(str(path))
+    with pytest.raises(ValueError, match=rf"says finished, but the model .*damaged.*{problem}"):
+        _train(finished, data, data_dir, epochs=1)
+
+
+def test_a_whole_finished_model_passes_the_check(finished):
+    assert storage.model_problem(str(finished / f"{NAME}.keras")) is None
+
+
+def test_a_backup_left_by_a_kill_after_the_finished_record_is_removed(
+    finished, data, data_dir, capsys
+):
+    backup = finished / f"{NAME}_backup"
+    backup.mkdir()
+    (backup / storage.BACKUP_WEIGHTS).write_bytes(b"left over")
+    before = (finished / f"{NAME}.json").read_text()
+    record = _train(finished, data, data_dir, epochs=1)
+    assert record["finished"] and not backup.exists()
+    assert "finished before, skipped" in capsys.readouterr().out
+    assert (finished / f"{NAME}.json").read_text() == before
+    assert_consistent(finished, data, epochs=1)
+
+
+def test_a_backup_whose_record_is_lost_is_never_discarded(stopped, data, data_dir):
+    os.remove(stopped / f"{NAME}.json")
+    backup = stopped / f"{NAME}_backup"
+    before = sorted(os.listdir(backup))
+    with pytest.raises(ValueError, match=r"holds trained weights, but its record .* missing"):
+        _train(stopped, data, data_dir, epochs=3)
+    assert sorted(os.listdir(backup)) == before
+
+
+def test_a_torn_record_stops_the_run_and_keeps_its_files(stopped, data, data_dir):
+    (stopped / f"{NAME}.json").write_text('{"task": "smnist", "hist')
+    before = sorted(p.name for p in stopped.rglob("*"))
+    with pytest.raises(ValueError, match=r"not valid JSON.*Restore it from a copy"):
+        _train(stopped, data, data_dir, epochs=3)
+    assert sorted(p.name for p in stopped.rglob("*")) == before
+
+
+def test_an_interrupted_command_says_how_to_resume(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        with runner.command_line_exit():
+            raise KeyboardInterrupt
+    assert exit_.value.code == 130
+    assert "rerun the same command to resume" in capsys.readouterr().err

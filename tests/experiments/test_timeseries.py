@@ -94,6 +94,10 @@ def test_protocol_defaults_and_bad_arguments():
         TimeSeriesProtocol.create("Adiac", "rnn")
     with pytest.raises(ValueError, match="epochs"):
         TimeSeriesProtocol.create("Adiac", "scn-3", epochs=0)
+    with pytest.raises(ValueError, match=r"Invalid `methods`.*each value once"):
+        run_timeseries("Adiac", ["scn-3", "lstm", "scn-3"])
+    with pytest.raises(ValueError, match=r"Invalid `seeds`.*each value once"):
+        TimeSeriesProtocol.create("Adiac", "scn-3", seeds=(1, 1))
 
 
 def test_a_baseline_takes_no_journal_readout():
@@ -150,6 +154,14 @@ def test_command_line_and_report(toy_dir, tmp_path, capsys):
         timeseries.main(["--dataset", "Toy", "--method", "scn-3", "--epochs", "0",
                          "--data-dir", toy_dir, "--output", output])
     assert "epochs" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        timeseries.main(["--dataset", "Toy", "--method", "lstm", "lstm", "--output", output])
+    assert "each value once" in capsys.readouterr().err
+    for budget in ("nan", "-1", "inf"):
+        with pytest.raises(SystemExit):
+            timeseries.main(["--dataset", "Toy", "--method", "lstm", "--time-budget", budget,
+                             "--output", output])  # fmt: skip
+        assert "Invalid `time_budget`" in capsys.readouterr().err
     document = str(tmp_path / "timeseries.md")
     timeseries.main(["report", "--results", output, "--output", document])
     text = open(document).read()
@@ -170,3 +182,39 @@ def test_committed_document_matches_the_committed_records():
         assert handle.read() == render_report(records), (
             "docs/timeseries.md is stale: run `python examples/timeseries.py report`"
         )
+
+
+def test_the_report_names_and_skips_malformed_records(tmp_path, toy_dir, capsys):
+    output = tmp_path / "runs"
+    (record,) = run_timeseries("Toy", ["scn-3"], seeds=(0,), data_dir=toy_dir,
+                               output=str(output), **{**TINY, "epochs": 1})  # fmt: skip
+    for name, bad in (("list", [1]), ("seconds", {**record, "epoch_seconds": {"a": 1}}),
+                      ("config", {**record, "config": [1]})):  # fmt: skip
+        (output / f"Toy_scn-3_C1_{name}.json").write_text(json.dumps(bad))
+    document = tmp_path / "report.md"
+    with pytest.warns(UserWarning, match="Toy_scn-3_C1_seconds.json: epoch_seconds is not"):
+        records = timeseries.main(["report", "--results", str(output), "--output", str(document)])
+    assert len(records) == 1 and "| scn-3 | 0 | 1 |" in document.read_text()
+
+
+def test_the_report_refuses_a_folder_without_records_and_names_what_it_read(
+    toy_dir, tmp_path, capsys, monkeypatch
+):
+    document = tmp_path / "timeseries.md"
+    document.write_text("the committed document\n")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit):
+        timeseries.main(["report", "--results", str(tmp_path / "empty"), "--output",
+                         str(document)])  # fmt: skip
+    assert "holds no run records" in capsys.readouterr().err
+    assert document.read_text() == "the committed document\n"
+
+    monkeypatch.chdir(tmp_path)
+    run_timeseries("Toy", ["scn-3"], seeds=(0,), data_dir=toy_dir,
+                   output=str(tmp_path / "my-runs"), **{**TINY, "epochs": 1})  # fmt: skip
+    timeseries.main(["report", "--results", str(tmp_path / "my-runs"), "--output",
+                     str(document)])  # fmt: skip
+    text = document.read_text()
+    # The folder read, as typed relative to here; the epochs actually planned.
+    assert "run records in `my-runs/`" in text and "results/timeseries" not in text
+    assert "made for 1 epochs, not the protocol's 250" in text

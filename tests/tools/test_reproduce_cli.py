@@ -21,6 +21,12 @@ def test_command_line_errors_name_the_argument(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main([*TINY_RUN_FLAGS, "--time-budget", "0", "--results", str(tmp_path)])
     assert "time_budget=0.0" in capsys.readouterr().err
+    for flag, value, named in (("--time-budget", "nan", "time_budget=nan"),
+                               ("--time-budget", "-1", "time_budget=-1.0"),
+                               ("--grace", "nan", "grace=nan"), ("--grace", "-1", "grace=-1.0")):  # fmt: skip
+        with pytest.raises(SystemExit):
+            cli.main([*TINY_RUN_FLAGS, flag, value, "--results", str(tmp_path)])
+        assert named in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["unpack", tiny_archive(tmp_path / "bad.tar.gz", "x.txt")])
     assert "expected only run files" in capsys.readouterr().err

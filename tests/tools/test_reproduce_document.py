@@ -70,3 +70,46 @@ def test_write_document_writes_what_it_renders(tmp_path):
     path = tmp_path / "docs" / "reproduction.md"
     text = document.write_document(str(path), str(tmp_path))
     assert path.read_text() == text and os.listdir(tmp_path / "docs") == ["reproduction.md"]
+
+
+WRONG_TYPES = {
+    "config": [1], "history": [1], "epoch_seconds": {"a": 1}, "final_test_accuracy": "x",
+    "date": 5, "certificate": [1], "finished": "yes", "sessions": [3], "best_epoch": 1.5,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("field", sorted(WRONG_TYPES))
+def test_a_field_of_the_wrong_type_is_named_and_skipped_by_table_and_status(
+    field, tmp_path, capsys
+):
+    from tools.reproduce import cli
+
+    good = {"task": "smnist", "method": "scn-3", "coupling_blocks": 5, "seed": 0,
+            "test_accuracy": 0.5, "epochs_run": 1, "finished": True, "config": {},
+            "history": {"epoch": [0]}, "epoch_seconds": [1.0]}  # fmt: skip
+    (tmp_path / "smnist_scn-3_C5_seed0.json").write_text(json.dumps(good))
+    bad = {**good, "seed": 1, field: WRONG_TYPES[field]}
+    (tmp_path / "smnist_scn-3_C5_seed1.json").write_text(json.dumps(bad))
+    with pytest.warns(UserWarning, match=rf"smnist_scn-3_C5_seed1\.json: {field} (is|holds)"):
+        assert cli.main(["table", "--results", str(tmp_path), "--output",
+                         str(tmp_path / "t.md")]) == 0  # fmt: skip
+    with pytest.warns(UserWarning, match=rf"smnist_scn-3_C5_seed1\.json: {field} (is|holds)"):
+        assert cli.main(["status", "--results", str(tmp_path)]) == 0
+    assert "smnist_scn-3_C5_seed0" in capsys.readouterr().out
+
+
+def test_table_refuses_a_folder_without_records_and_names_the_folder_read(
+    tmp_path, monkeypatch, capsys
+):
+    from tools.reproduce import cli
+
+    monkeypatch.chdir(tmp_path)
+    output = tmp_path / "reproduction.md"
+    output.write_text("the committed document\n")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit):
+        cli.main(["table", "--results", str(tmp_path / "empty"), "--output", str(output)])
+    assert "holds no run records" in capsys.readouterr().err
+    assert output.read_text() == "the committed document\n"
+    text = document.render_document(str(tmp_path / "empty"))
+    assert "run records in `empty/`" in text and str(tmp_path) not in text

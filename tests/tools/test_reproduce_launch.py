@@ -6,7 +6,11 @@ imports again. The MNIST tests are skipped without MNIST_DIR.
 """
 
 import os
+import re
 import shutil
+import signal
+import subprocess
+import sys
 import tarfile
 import time
 
@@ -117,3 +121,61 @@ def test_launcher_stops_workers_after_the_grace_period(tmp_path, capsys):
     assert "still running after the grace period; stopped" in out
     assert "no epoch finished" in out
     assert run_state(str(tmp_path), Configuration("smnist", "scn-3", 1, 0))[1] == "not run"
+
+
+def _wait_for(condition, what, seconds=600):
+    # Only a bound against a hung test: the conditions come true by
+    # themselves, however loaded the machine is.
+    end = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < end, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@only_on_jax
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_to_the_launcher_stops_its_workers_and_waits(signum, mnist_dir, tmp_path):
+    results = tmp_path / "results"
+    out = tmp_path / "launcher.out"
+    argv = [*TINY_RUN_FLAGS, "--epochs", "100000", "--task", "smnist", "--method",
+            "adadiag-tanh", "--seeds", "0", "--data-dir", mnist_dir, "--results", str(results)]  # fmt: skip
+    config = Configuration("smnist", "adadiag-tanh", 1, 0)
+    with open(out, "w") as stdout:
+        launcher = subprocess.Popen(
+            [sys.executable, os.path.join(REPOSITORY, "examples", "reproduce.py"), *argv],
+            stdout=stdout,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    worker = None
+    try:
+        _wait_for(lambda: "started (process" in out.read_text(), "the worker")
+        worker = int(re.search(r"started \(process (\d+)", out.read_text())[1])
+        _wait_for(lambda: run_state(str(results), config)[0] is not None, "a first epoch")
+        launcher.send_signal(signum)
+        assert launcher.wait(timeout=600) == 128 + signum, out.read_text()
+    finally:
+        for pid in (launcher.pid, worker):
+            if pid is not None and _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        launcher.wait()
+    text = out.read_text()
+    assert "rerun the same command to resume" in text
+    assert not _alive(worker)  # Waited for, not left to train as an orphan.
+    record, state = run_state(str(results), config)
+    assert state == "in progress" and record["epochs_run"] >= 1
+    assert not (results / f"{config.name}.lock").exists()  # Released on the way out.
+
+
+def test_a_deadline_that_is_not_a_finite_time_is_refused():
+    for deadline in (float("nan"), float("inf"), "soon"):
+        with pytest.raises(ValueError, match="Invalid `deadline`"):
+            StopBeforeDeadline(deadline)

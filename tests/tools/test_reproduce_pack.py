@@ -1,6 +1,7 @@
 """tools/reproduce/pack.py: runs carried in an archive, checked before anything is replaced."""
 
 import filecmp
+import io
 import json
 import os
 import shutil
@@ -9,8 +10,8 @@ import tarfile
 import pytest
 from conftest import TINY_CONFIG, epochs_seen, tiny_archive, train_tiny
 
-from keras_rnnofrnns.experiments import Configuration, run_state
-from tools.reproduce import document, pack
+from keras_rnnofrnns.experiments import Configuration, run_state, storage
+from tools.reproduce import cli, document, pack
 
 
 def test_pack_carries_a_run_elsewhere_and_it_resumes_there(stretch, tmp_path):
@@ -70,3 +71,93 @@ def test_unpack_checks_every_run_is_complete_before_deleting(stretch, tmp_path):
     with pytest.raises(ValueError, match=r"lacks .*\.csv.*latest\.weights\.h5"):
         pack.unpack(archive, str(copy), force=True)
     assert sorted(p.name for p in copy.rglob("*")) == before
+
+
+def _snapshot(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _archive_of(path, folder, extra=(), links=()):
+    """The run files of `folder` plus `extra` (name, bytes) members and `links` (name, target)."""
+    with tarfile.open(path, "w:gz") as tar:
+        for member in pack.run_files(str(folder), TINY_CONFIG.name):
+            tar.add(folder / member, arcname=member, recursive=False)
+        for name, data in extra:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for name, target in links:
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tar.addfile(info)
+    return str(path)
+
+
+OTHER = "psmnist_scn-3_C1_seed0"
+
+
+@pytest.mark.parametrize(
+    "extra, links, problem",
+    [
+        # Into another run's record, through this run's backup folder.
+        ([(f"{OTHER}_backup/../{TINY_CONFIG.name}.json", b"[]")], [], "plain relative path"),
+        ([(f"{TINY_CONFIG.name}_backup/..", b"")], [], "plain relative path"),
+        ([(f"{TINY_CONFIG.name}_backup/./latest.weights.h5", b"")], [], "plain relative path"),
+        ([(f"{TINY_CONFIG.name}_backup//x.h5", b"")], [], "plain relative path"),
+        ([], [(f"{TINY_CONFIG.name}_backup/best-epoch3.keras", "/etc/passwd")], "regular file"),
+    ],
+)  # fmt: skip
+def test_unpack_refuses_an_escaping_member_before_anything_changes(
+    extra, links, problem, stretch, tmp_path
+):
+    folder, _, _ = stretch
+    here = tmp_path / "here"
+    shutil.copytree(folder, here)
+    before = _snapshot(here)
+    archive = _archive_of(tmp_path / "bad.tar.gz", folder, extra, links)
+    with pytest.raises(ValueError, match=rf"{problem}.*expected only run files.*Nothing"):
+        pack.unpack(archive, str(here), force=True)
+    assert _snapshot(here) == before
+
+
+@pytest.mark.parametrize("content", [None, b"not gzip at all", b""])
+def test_unpack_of_a_missing_or_unreadable_file_is_refused(content, tmp_path, capsys):
+    path = tmp_path / "results.tar.gz"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ValueError, match=r"Invalid archive .*results\.tar\.gz.*cannot be read"):
+        pack.unpack(str(path), str(tmp_path / "r"))
+    with pytest.raises(SystemExit):
+        cli.main(["unpack", str(path), "--results", str(tmp_path / "r")])
+    assert "cannot be read" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("record", [b"[1, 2]", b'{"task": 3}', b"{torn"])
+def test_unpack_refuses_a_malformed_record(record, stretch, tmp_path):
+    folder, _, _ = stretch
+    here = tmp_path / "here"
+    shutil.copytree(folder, here)
+    before = _snapshot(here)
+    (tmp_path / "src").mkdir()
+    shutil.copytree(folder, tmp_path / "src", dirs_exist_ok=True)
+    (tmp_path / "src" / f"{TINY_CONFIG.name}.json").write_bytes(record)
+    archive = _archive_of(tmp_path / "bad.tar.gz", tmp_path / "src")
+    with pytest.raises(ValueError, match=r"record of .* is malformed"):
+        pack.unpack(archive, str(here), force=True)
+    assert _snapshot(here) == before
+
+
+@pytest.mark.skipif(storage.fcntl is None, reason="runs are locked where fcntl exists")
+def test_unpack_never_replaces_a_run_being_trained(stretch, tmp_path):
+    folder, _, _ = stretch
+    archive = _archive_of(tmp_path / "ok.tar.gz", folder)
+    here = tmp_path / "here"
+    shutil.copytree(folder, here)
+    before = _snapshot(here)
+    with storage.run_lock(str(here), TINY_CONFIG.name):
+        with pytest.raises(storage.RunLockedError, match=TINY_CONFIG.name):
+            pack.unpack(archive, str(here), force=True)
+        assert {k: v for k, v in _snapshot(here).items() if k.suffix != ".lock"} == before
+    assert pack.unpack(archive, str(here), force=True) == [TINY_CONFIG.name]
+    assert _snapshot(here).keys() >= before.keys()

@@ -37,3 +37,13 @@ def test_one_run_protocol_keeps_smnist_unpermuted():
     protocol = plan.run_protocol_of(config, {"lr_drops": [2, 4], "permutation_seed": 7})
     assert (protocol.methods, protocol.coupling_blocks, protocol.seeds) == (("scn-3",), (20,), (3,))
     assert protocol.lr_drops == (2, 4) and protocol.permutation_seed == 0
+
+
+@pytest.mark.parametrize(
+    "grid, named",
+    [(dict(seeds=(0, 0)), "seeds"), (dict(methods=("scn-3", "scn-3")), "methods"),
+     (dict(coupling_blocks=(5, 5)), "coupling_blocks"), (dict(tasks=("smnist",) * 2), "tasks")],
+)  # fmt: skip
+def test_order_refuses_a_run_twice(grid, named):
+    with pytest.raises(ValueError, match=rf"Invalid .*{named}=.*once"):
+        plan.reproduction_order(**grid)

@@ -15,6 +15,7 @@ import pytest
 from conftest import ROOT
 
 from keras_rnnofrnns.distribution import describe_devices
+from keras_rnnofrnns.tuning import search
 from keras_rnnofrnns.tuning import (
     TUNERS,
     AssemblyHyperModel,
@@ -150,6 +151,8 @@ def test_search_writes_summary_and_resumes_without_rerunning_trials(
         argv[argv.index(flag) + 1] = value
         with pytest.raises(ValueError, match="made with other .*expected the same data"):
             example.main(argv)
+    with pytest.raises(ValueError, match=r"made with other seed \(0, now 7\)"):
+        example.main([*_command(tmp_path, mnist_dir, 3), "--seed", "7"])
     assert _checkpoint_times(folder) == after
 
 
@@ -180,3 +183,24 @@ def test_search_refuses_data_that_is_not_a_task(tmp_path):
     hypermodel = AssemblyHyperModel(2, 4, sequence_length=28)
     with pytest.raises(ValueError, match=r"Invalid `data`: received data=.*expected the TaskData"):
         run_search(hypermodel, ([[0.0]], [0]), directory=str(tmp_path))
+
+
+SEARCH_SETTINGS = {"task": "psmnist", "epochs": 1, "batch_size": 32, "seed": 0}
+
+
+@pytest.mark.parametrize("content", ['{"task": "psm', "[1, 2]", ""])
+def test_a_damaged_settings_file_is_refused_not_ignored(content, tmp_path):
+    path = tmp_path / search.SETTINGS_JSON
+    path.write_text(content)
+    with pytest.raises(ValueError, match=r"settings file .*search_settings\.json.* is damaged"):
+        search._check_same_settings(str(tmp_path), SEARCH_SETTINGS, trials=2)
+    assert path.read_text() == content  # Left for the user to restore.
+
+
+def test_the_seed_is_compared_and_older_files_without_it_resume(tmp_path):
+    search._check_same_settings(str(tmp_path), SEARCH_SETTINGS, trials=0)
+    with pytest.raises(ValueError, match=r"seed \(0, now 3\)"):
+        search._check_same_settings(str(tmp_path), {**SEARCH_SETTINGS, "seed": 3}, trials=1)
+    older = {k: v for k, v in SEARCH_SETTINGS.items() if k != "seed"}
+    (tmp_path / search.SETTINGS_JSON).write_text(json.dumps(older))
+    search._check_same_settings(str(tmp_path), {**SEARCH_SETTINGS, "seed": 3}, trials=1)

@@ -12,7 +12,7 @@ import os
 import sys
 
 from keras_rnnofrnns import PAPER_METHODS
-from keras_rnnofrnns.experiments import TASKS
+from keras_rnnofrnns.experiments import TASKS, load_records
 from keras_rnnofrnns.experiments.runner import add_protocol_arguments, protocol_settings
 from tools.reproduce.document import DEFAULT_DOCUMENT, runs_table, write_document
 from tools.reproduce.launch import DEFAULT_GRACE_SECONDS, check_launch_options, launch
@@ -82,7 +82,7 @@ def _run_command(argv):
         )
         for config in configs:
             run_protocol_of(config, {**settings, "output": args.results})
-        check_launch_options(args.parallel, args.time_budget)
+        check_launch_options(args.parallel, args.time_budget, args.grace)
     except ValueError as exc:
         parser.error(str(exc))
     started, failed = launch(
@@ -161,6 +161,13 @@ def main(argv=None):
         except ValueError as exc:
             parser.error(str(exc))
     elif command == "table":
+        if not load_records(args.results, finished_only=False):
+            # A document of no run would replace one of real runs.
+            parser.error(
+                f"Invalid `--results`: received {args.results!r}, which holds no run "
+                f"records; expected the results folder of the runs. {args.output!r} was "
+                "left as it is."
+            )
         write_document(args.output, args.results)
         print(f"wrote {args.output} from {args.results}/")
     else:

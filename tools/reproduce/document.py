@@ -13,7 +13,7 @@ import statistics
 import string
 
 from keras_rnnofrnns.experiments import PAPER_DEFAULTS, load_records, render_table
-from keras_rnnofrnns.experiments.records import read_record
+from keras_rnnofrnns.experiments.records import portable_path, read_record
 from keras_rnnofrnns.experiments.runner import VALIDATION_NOTE
 from keras_rnnofrnns.experiments.runs import (
     FINISHED,
@@ -163,7 +163,7 @@ def render_document(results=DEFAULT_RESULTS, configs=None, template=TEMPLATE):
     with open(template, encoding="utf-8") as f:
         text = _EDITOR_NOTE.sub("", f.read())
     text = string.Template(text).substitute(
-        results=results,
+        results=portable_path(results).replace(os.sep, "/"),
         status=_status(results, configs),
         paper_table=render_table(finished),
         cell_labels=_cell_labels(configs),

@@ -9,15 +9,18 @@ is for machines held for a limited time or that can be preempted.
 
 import dataclasses
 import json
-import math
 import numbers
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 
 from keras_rnnofrnns.experiments import StopBeforeDeadline, load_records, train_run, write_summary
+from keras_rnnofrnns.experiments.callbacks import check_seconds
 from keras_rnnofrnns.experiments.records import format_summary
+from keras_rnnofrnns.experiments.runner import command_line_exit
 from keras_rnnofrnns.experiments.runs import FINISHED, Configuration, run_state
 from tools import REPOSITORY
 from tools.reproduce.plan import DEFAULT_RESULTS, LOG_FOLDER, run_protocol_of
@@ -34,28 +37,25 @@ _WORKER_CODE = (
 )
 
 
-def check_launch_options(parallel, time_budget):
-    """Returns `(parallel, time_budget)` checked: an int >= 1, and None or a finite number > 0.
+def check_launch_options(parallel, time_budget, grace=DEFAULT_GRACE_SECONDS):
+    """Returns `(parallel, time_budget)` checked: an int >= 1, and None or a finite
+    number > 0; `grace` must be a finite number >= 0.
 
     Raises:
         ValueError: naming the argument, in the library's wording.
+
+    Example:
+    >>> check_launch_options(2, 60)
+    (2, 60.0)
     """
     if isinstance(parallel, bool) or not isinstance(parallel, numbers.Integral) or parallel < 1:
         raise ValueError(
             f"Invalid `parallel`: received parallel={parallel!r}; expected an integer >= 1."
         )
+    check_seconds("grace", grace, positive=False)
     if time_budget is None:
         return int(parallel), None
-    if (
-        isinstance(time_budget, bool)
-        or not isinstance(time_budget, numbers.Real)
-        or not 0 < time_budget < math.inf
-    ):
-        raise ValueError(
-            f"Invalid `time_budget`: received time_budget={time_budget!r}; "
-            "expected a finite number > 0."
-        )
-    return int(parallel), float(time_budget)
+    return int(parallel), check_seconds("time_budget", time_budget)
 
 
 def _worker_environment(parallel):
@@ -89,14 +89,15 @@ def worker_main(job):
     sys.argv = job["command"]
     protocol = run_protocol_of(Configuration.from_mapping(job), job["settings"])
     callbacks = [] if job["deadline"] is None else [StopBeforeDeadline(job["deadline"])]
-    return train_run(
-        protocol,
-        protocol.load_data(),
-        protocol.methods[0],
-        protocol.coupling_blocks[0],
-        protocol.seeds[0],
-        callbacks,
-    )
+    with command_line_exit():
+        return train_run(
+            protocol,
+            protocol.load_data(),
+            protocol.methods[0],
+            protocol.coupling_blocks[0],
+            protocol.seeds[0],
+            callbacks,
+        )
 
 
 def longest_epoch(config, results):
@@ -140,15 +141,18 @@ class _Worker:
             stdout=self.log,
             stderr=subprocess.STDOUT,
             env=_worker_environment(parallel),
+            # Out of the terminal's process group: Ctrl-C reaches the launcher
+            # alone, which passes it on once (see `launch`).
+            start_new_session=True,
         )
         self.stopped = False
 
-    def stop(self, kill=False):
+    def stop(self, kill=False, signum=signal.SIGTERM):
         self.stopped = True
         if kill:
             self.process.kill()
         else:
-            self.process.terminate()
+            self.process.send_signal(signum)
 
     def close(self):
         self.log.close()
@@ -193,12 +197,17 @@ def launch(
         time_budget: seconds from now, or None for no limit.
         grace: seconds after the budget before workers are stopped.
 
+    SIGTERM and SIGINT (Ctrl-C) are passed on to the running workers, whose
+    finished epochs are backed up, and the launcher exits once they all have
+    ended, with status 128 + the signal's number; a second signal kills the
+    workers.
+
     Returns:
         `(started, failed)`: the configurations whose worker was started,
         and those whose worker failed (not counting those stopped at the
         end of the grace period).
     """
-    parallel, time_budget = check_launch_options(parallel, time_budget)
+    parallel, time_budget = check_launch_options(parallel, time_budget, grace)
     grace = float(grace)
     settings = {**settings, "output": results}
     os.makedirs(results, exist_ok=True)
@@ -211,46 +220,80 @@ def launch(
         + ("" if deadline is None else f", for {time_budget:g} s")
     )
     running, started, failed = [], [], []
-    while pending or running:
-        now = time.time()
-        while pending and len(running) < parallel:
-            config = pending[0]
-            if deadline is not None:
-                longest = longest_epoch(config, results)
-                if now + longest > deadline:
-                    print(
-                        f"time budget: {config.name} and the {len(pending) - 1} after it "
-                        "are left for the next stretch"
-                    )
-                    pending = []
-                    break
-            pending.pop(0)
-            running.append(_Worker(config, results, settings, deadline, parallel))
-            started.append(config)
-            print(f"{config.name}: started (log {running[-1].log_path})")
-        for worker in list(running):
-            code = worker.process.poll()
-            if code is None:
-                if deadline is not None and now > deadline + grace + _TERMINATE_SECONDS:
-                    worker.stop(kill=True)
-                elif deadline is not None and now > deadline + grace and not worker.stopped:
-                    print(f"{worker.config.name}: still running after the grace period; stopped")
-                    worker.stop()
-                continue
-            running.remove(worker)
-            worker.close()
-            record = run_state(results, worker.config)[0]
-            print(f"{worker.config.name}: exit code {code}; {_progress(record)}")
-            if code != 0 and not worker.stopped:
-                failed.append(worker.config)
-                print(f"--- end of {worker.log_path}:\n{worker.tail()}---")
-                if pending:
-                    # Whatever broke may break the next ones too: keep the
-                    # device time for a look at the log.
-                    print(f"a worker failed: the {len(pending)} configurations left wait")
-                    pending = []
-        if running:
-            time.sleep(_POLL_SECONDS)
+    received = []
+
+    def forward(signum, frame):
+        # A worker left training alone would race the next launch on its run:
+        # it gets the signal too, and the launcher waits for it to end; a
+        # second signal kills the workers.
+        received.append(signum)
+        for worker in running:
+            if worker.process.poll() is None:
+                worker.stop(kill=len(received) > 1, signum=signum)
+
+    handled = (signal.SIGTERM, signal.SIGINT)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = {s: signal.signal(s, forward) for s in handled} if main_thread else {}
+    try:
+        while pending or running:
+            if received:
+                pending = []
+            now = time.time()
+            while pending and len(running) < parallel:
+                config = pending[0]
+                if deadline is not None:
+                    longest = longest_epoch(config, results)
+                    if now + longest > deadline:
+                        print(
+                            f"time budget: {config.name} and the {len(pending) - 1} after it "
+                            "are left for the next stretch"
+                        )
+                        pending = []
+                        break
+                pending.pop(0)
+                running.append(_Worker(config, results, settings, deadline, parallel))
+                started.append(config)
+                print(
+                    f"{config.name}: started (process {running[-1].process.pid}, log "
+                    f"{running[-1].log_path})"
+                )
+            for worker in list(running):
+                code = worker.process.poll()
+                if code is None:
+                    if deadline is not None and now > deadline + grace + _TERMINATE_SECONDS:
+                        worker.stop(kill=True)
+                    elif deadline is not None and now > deadline + grace and not worker.stopped:
+                        print(
+                            f"{worker.config.name}: still running after the grace period; "
+                            "stopped"
+                        )
+                        worker.stop()
+                    continue
+                running.remove(worker)
+                worker.close()
+                record = run_state(results, worker.config)[0]
+                print(f"{worker.config.name}: exit code {code}; {_progress(record)}")
+                if code != 0 and not worker.stopped:
+                    failed.append(worker.config)
+                    print(f"--- end of {worker.log_path}:\n{worker.tail()}---")
+                    if pending:
+                        # Whatever broke may break the next ones too: keep the
+                        # device time for a look at the log.
+                        print(f"a worker failed: the {len(pending)} configurations left wait")
+                        pending = []
+            if running:
+                time.sleep(_POLL_SECONDS)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if received:
+        name = signal.Signals(received[0]).name
+        print(
+            f"launcher: stopped by {name}; every worker has ended with its finished epochs "
+            "backed up; rerun the same command to resume",
+            file=sys.stderr,
+        )
+        raise SystemExit(128 + received[0])
     groups = write_summary(results, load_records(results))
     if groups:
         print(f"\nFinished runs in {results} (best test accuracy, mean ± std over seeds):")

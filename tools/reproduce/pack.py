@@ -5,6 +5,7 @@ there and unpacked where the results are kept; it resumes from the archive
 at its next epoch, anywhere.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -13,7 +14,12 @@ import tarfile
 
 from keras_rnnofrnns.experiments import load_records, write_summary
 from keras_rnnofrnns.experiments.records import read_record, record_problem
-from keras_rnnofrnns.experiments.storage import BACKUP_METADATA, BACKUP_WEIGHTS, is_temporary
+from keras_rnnofrnns.experiments.storage import (
+    BACKUP_METADATA,
+    BACKUP_WEIGHTS,
+    is_temporary,
+    run_lock,
+)
 from tools.reproduce.plan import DEFAULT_RESULTS, LOG_FOLDER, run_names
 
 # Above this size `pack` warns: an archive meant to travel should stay small.
@@ -83,7 +89,7 @@ def pack(results, path, names=None):
     return size
 
 
-def _check_complete(path, names, members, archive):
+def _check_complete(path, names, members, records):
     """Raises unless the archive holds every file each of its runs needs.
 
     A finished run needs its record, log and model; an unfinished one its
@@ -91,15 +97,8 @@ def _check_complete(path, names, members, archive):
     file here is deleted, so a short archive never costs a run.
     """
     for name in names:
-        record = json.load(archive.extractfile(f"{name}.json"))
-        problem = record_problem(record)
-        if problem:
-            raise ValueError(
-                f"Invalid archive {path!r}: the record of {name} is malformed ({problem}); "
-                "expected an archive written by `pack`."
-            )
         needed = [f"{name}.csv"]
-        if record.get("finished"):
+        if records[name].get("finished"):
             needed.append(f"{name}.keras")
         else:
             backup = f"{name}_backup/"
@@ -112,13 +111,52 @@ def _check_complete(path, names, members, archive):
             )
 
 
+def _member_problem(member):
+    """Why an archive member is not a run file `pack` writes, or None."""
+    name = member.name
+    parts = name.split("/")
+    if name.startswith("/") or "\\" in name or any(p in ("", ".", "..") for p in parts):
+        return "not a plain relative path"
+    if not member.isfile():
+        return "not a regular file (a link, a folder or a device)"
+    if _MEMBER.match(name) is None or any(is_temporary(p) for p in parts):
+        return "not a run file"
+    return None
+
+
+def _open_archive(path):
+    try:
+        return tarfile.open(path, "r:gz")
+    except (OSError, tarfile.TarError, EOFError) as exc:
+        raise ValueError(
+            f"Invalid archive {path!r}: it cannot be read as a .tar.gz file ({exc}); "
+            "expected an archive written by `pack`."
+        ) from exc
+
+
+def _archived_record(path, archive, name):
+    try:
+        record = json.load(archive.extractfile(f"{name}.json"))
+    except (OSError, ValueError, tarfile.TarError, EOFError) as exc:
+        problem = f"not valid JSON ({exc})"
+    else:
+        problem = record_problem(record)
+    if problem:
+        raise ValueError(
+            f"Invalid archive {path!r}: the record of {name} is malformed ({problem}); "
+            "expected an archive written by `pack`. Nothing was replaced."
+        )
+    return record
+
+
 def unpack(path, results=DEFAULT_RESULTS, force=False):
     """Puts the runs of an archive written by `pack` into `results`.
 
     Every run in the archive replaces the one of that name in `results`
     (all its files, its backup folder too; of a run packed without a record
     only the log), then `summary.json` is rewritten from all the records
-    there.
+    there. Each run's lock is held meanwhile, so a run being trained here
+    is not replaced under its process.
 
     Args:
         path: the archive.
@@ -130,39 +168,54 @@ def unpack(path, results=DEFAULT_RESULTS, force=False):
         The names of the runs unpacked.
 
     Raises:
-        ValueError: if the archive holds anything but run files, a run
-            without its full file set, or (unless `force`) an older state
-            of a run than `results`; then nothing in `results` is changed.
+        ValueError: if the archive cannot be read, holds anything but run
+            files (an absolute path, a `..`, a link or device, a file outside
+            its run's names), a malformed record, a run without its full file
+            set, or (unless `force`) an older state of a run than `results`;
+            then nothing in `results` is changed.
+        keras_rnnofrnns.experiments.storage.RunLockedError: if a process is
+            training one of the archive's runs in `results`.
     """
-    with tarfile.open(path, "r:gz") as archive:
-        members = archive.getmembers()
+    with _open_archive(path) as archive:
+        try:
+            members = archive.getmembers()
+        except (OSError, tarfile.TarError, EOFError) as exc:
+            raise ValueError(
+                f"Invalid archive {path!r}: it cannot be read whole ({exc}); expected an "
+                "archive written by `pack`."
+            ) from exc
         names = set()
         for member in members:
-            match = _MEMBER.match(member.name)
-            if not member.isfile() or match is None:
+            problem = _member_problem(member)
+            if problem:
                 raise ValueError(
-                    f"Invalid archive {path!r}: received the member {member.name!r}; "
-                    "expected only run files written by `pack`."
+                    f"Invalid archive {path!r}: received the member {member.name!r} "
+                    f"({problem}); expected only run files written by `pack`. Nothing "
+                    "was replaced."
                 )
-            names.add(match["name"])
+            names.add(_MEMBER.match(member.name)["name"])
         # Runs packed with their record; of the others only a log came.
-        names = sorted(n for n in names if f"{n}.json" in {m.name for m in members})
-        for name in names:
-            record = json.load(archive.extractfile(f"{name}.json"))
-            here = read_record(os.path.join(results, f"{name}.json"))
-            if not force and here is not None and here["epochs_run"] > record["epochs_run"]:
-                raise ValueError(
-                    f"Invalid archive {path!r}: it holds {record['epochs_run']} epochs of "
-                    f"{name}, {results!r} already {here['epochs_run']}; expected a newer "
-                    "archive (force=True / --force replaces the run anyway)."
-                )
-        _check_complete(path, names, {m.name for m in members}, archive)
-        for name in names:
-            for member in run_files(results, name):
-                os.remove(os.path.join(results, member))
-            shutil.rmtree(os.path.join(results, f"{name}_backup"), ignore_errors=True)
-        os.makedirs(results, exist_ok=True)
-        archive.extractall(results, filter="data")
+        member_names = {m.name for m in members}
+        names = sorted(n for n in names if f"{n}.json" in member_names)
+        records = {name: _archived_record(path, archive, name) for name in names}
+        _check_complete(path, names, member_names, records)
+        with contextlib.ExitStack() as locks:
+            for name in names:
+                locks.enter_context(run_lock(results, name))
+            for name in names:
+                record = records[name]
+                here = read_record(os.path.join(results, f"{name}.json"))
+                if not force and here is not None and here["epochs_run"] > record["epochs_run"]:
+                    raise ValueError(
+                        f"Invalid archive {path!r}: it holds {record['epochs_run']} epochs of "
+                        f"{name}, {results!r} already {here['epochs_run']}; expected a newer "
+                        "archive (force=True / --force replaces the run anyway)."
+                    )
+            for name in names:
+                for member in run_files(results, name):
+                    os.remove(os.path.join(results, member))
+                shutil.rmtree(os.path.join(results, f"{name}_backup"), ignore_errors=True)
+            archive.extractall(results, filter="data")
     write_summary(results, load_records(results))
     print(f"unpacked {len(names)} runs from {path} into {results}: {', '.join(names)}")
     return names

@@ -50,8 +50,9 @@ def reproduction_order(
         A list of `Configuration`s.
 
     Raises:
-        ValueError: for an unknown task or method, or no method or seed,
-            worded as `Protocol.create` words it.
+        ValueError: for an unknown task or method, no method or seed, or a
+            repeated task, C, method or seed, worded as `Protocol.create`
+            words it.
 
     Example:
     >>> order = reproduction_order()
@@ -68,6 +69,15 @@ def reproduction_order(
     cells = [(t, c, m) for t in tasks for c in coupling_blocks for m in methods]
     first = [Configuration(t, m, c, seeds[0]) for t, c, m in cells]
     others = [Configuration(t, m, c, s) for t, c, m in cells for s in seeds[1:]]
+    names = [config.name for config in first + others]
+    repeated = [name for name in names if names.count(name) > 1]
+    if repeated:
+        # Protocol.create refused repeated methods and seeds already.
+        raise ValueError(
+            f"Invalid grid: received tasks={tuple(tasks)!r}, coupling_blocks="
+            f"{tuple(coupling_blocks)!r}; expected each task and C once ({repeated[0]} "
+            "would be trained twice)."
+        )
     return first + others
 
 
