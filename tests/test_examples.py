@@ -289,11 +289,14 @@ def test_data_parallel_flag(mnist_dir, tmp_path):
 def test_a_time_budget_stops_between_epochs_and_the_same_command_resumes(mnist_dir, tmp_path):
     argv = _tiny(tmp_path, mnist_dir, "--method", "adadiag-gated", "--epochs", "2",
                  "--journal", "--coupling-blocks", "1", "--seeds", "0")  # fmt: skip
-    # A budget already spent: the first epoch always runs, the second does not start.
-    (partial,) = main("smnist", [*argv, "--time-budget", "0"])
+    # A budget spent by the first epoch: it always runs, the second does not start.
+    (partial,) = main("smnist", [*argv, "--time-budget", "1e-9"])
     assert not partial["finished"] and partial["epochs_run"] == 1
     assert partial["config"]["readout"] == "journal" and partial["config"]["patience"] == 0
     assert "no early stopping" in partial["validation_split_note"]
     seen = EpochsSeen()
     (record,) = main("smnist", argv, callbacks=[seen])
     assert seen.epochs == [1] and record["finished"] and record["epochs_run"] == 2
+    for budget in ("nan", "-1", "0"):
+        with pytest.raises(SystemExit):
+            main("smnist", [*argv, "--time-budget", budget])

@@ -52,6 +52,7 @@ from keras_rnnofrnns.experiments.callbacks import (
     EpochTimer,
     ResumedEarlyStopping,
     StopBeforeDeadline,
+    check_seconds,
 )
 from keras_rnnofrnns.experiments.figures import plot_assembly
 from keras_rnnofrnns.experiments import storage
@@ -820,6 +821,8 @@ def _parse(task, argv):
             output=args.output,
             **protocol_settings(args),
         )
+        if args.time_budget is not None:
+            check_seconds("time_budget", args.time_budget)
     except ValueError as exc:
         parser.error(str(exc))
     return protocol, args
