@@ -102,6 +102,62 @@ def test_stateful_continues_from_last_state(layer_kind):
     )
 
 
+# Euler with coupling (the case that once broke PyTorch's autograd), the
+# certified gated Cayley step and the state-gated Euler step.
+STATEFUL_VARIANTS = [
+    ("euler", None, "fixed"),
+    ("cayley", "input", "learned"),
+    ("euler", "input_state", "fixed"),
+]
+
+
+# Each variant on both layers; return_sequences once, on the fast layer,
+# whose loop it changes.
+STATEFUL_CASES = [
+    (kind, False, variant) for kind in ("generic", "fast") for variant in STATEFUL_VARIANTS
+] + [("fast", True, STATEFUL_VARIANTS[0])]
+
+
+@pytest.mark.parametrize(
+    "layer_kind, return_sequences, variant",
+    STATEFUL_CASES,
+    ids=[
+        f"{k}-{'sequences' if r else 'last'}-{v[0]}-{v[1] or 'nogate'}"
+        for k, r, v in STATEFUL_CASES
+    ],
+)
+def test_stateful_layer_trains(layer_kind, return_sequences, variant):
+    arguments = variant_arguments("tanh_diag", *variant)
+    if layer_kind == "fast":
+        layer = AssemblyRNN(P, N, C, stateful=True, return_sequences=return_sequences, **arguments)
+    else:
+        layer = keras.layers.RNN(
+            AssemblyCell(P, N, C, **arguments), stateful=True, return_sequences=return_sequences
+        )
+    model = keras.Sequential(
+        [keras.Input((4, FEATURES), batch_size=2), layer, keras.layers.Dense(1)]
+    )
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    # Two chunks of the same two sequences, in order: the second starts from
+    # the state the first left.
+    inputs = make_inputs(batch=2, steps=8)
+    x = np.concatenate([inputs[:, :4], inputs[:, 4:]])
+    y = np.ones((4, 4, 1) if return_sequences else (4, 1), dtype="float32")
+    before = [to_numpy(w) for w in layer.trainable_weights]
+    history = model.fit(x, y, batch_size=2, epochs=2, shuffle=False, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    assert any(
+        not np.array_equal(to_numpy(w), b) for w, b in zip(layer.trainable_weights, before)
+    )
+    state = to_numpy(layer.states[0])
+    assert np.all(np.isfinite(state))
+    if keras.backend.backend() != "jax":
+        # Keras's JAX trainer runs fit on stateless copies of the tracked
+        # variables and an RNN's state variables are untracked: for Keras's
+        # own SimpleRNN too, fit leaves them at zero there.
+        assert np.any(state != 0)
+
+
 @pytest.mark.parametrize("strategy", STRATEGIES)
 @pytest.mark.parametrize("layer_kind", ["generic", "fast"])
 def test_save_load_round_trip(tmp_path, strategy, layer_kind):
