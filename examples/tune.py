@@ -20,6 +20,7 @@ Example (a small search, about half a minute on a CPU with JAX):
 Requires keras-tuner and matplotlib (`pip install keras-rnnofrnns[examples]`).
 """
 
+import _require_backend  # noqa: F401 - first: exits with one line without a backend
 import argparse
 
 from keras_rnnofrnns import METHODS
