@@ -9,6 +9,7 @@ return_sequences, an initial state and the Python-loop path
 and arguments that run both layers live here too.
 """
 
+import os
 import warnings
 
 import keras
@@ -401,3 +402,41 @@ def test_jit_compile_true_falls_back_without_xla_on_tensorflow():
         return
     loss = model.train_on_batch(sequences(), np.zeros((BATCH, 2), "float32"))
     assert np.isfinite(loss)
+
+
+_EXPORT_ON_TENSORFLOW = """
+import sys, numpy as np, keras, tensorflow as tf
+import keras_rnnofrnns  # registers the layers the file names
+model = keras.saving.load_model(sys.argv[1])
+model.export(sys.argv[2])
+served = keras.layers.TFSMLayer(sys.argv[2], call_endpoint="serve")
+x = np.load(sys.argv[3])
+np.save(sys.argv[4], np.asarray(served(tf.constant(x))))
+"""
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "jax", reason="the path for JAX models, checked on JAX"
+)
+def test_a_cayley_model_exports_through_its_keras_file_on_tensorflow(tmp_path):
+    # JAX's export lowers the Cayley solve to a LAPACK call TensorFlow cannot
+    # run; the .keras file, loaded and exported on TensorFlow, serves it.
+    pytest.importorskip("tensorflow")
+    import subprocess
+    import sys
+
+    layer = AssemblyRNN(P, N, C, integrator="cayley", seed=0)
+    model = keras.Sequential([keras.Input((5, 2)), layer, keras.layers.Dense(3)])
+    inputs = make_inputs(batch=2, steps=5)
+    model.save(tmp_path / "model.keras")
+    np.save(tmp_path / "inputs.npy", inputs)
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    done = subprocess.run(
+        [sys.executable, "-c", _EXPORT_ON_TENSORFLOW, str(tmp_path / "model.keras"),
+         str(tmp_path / "exported"), str(tmp_path / "inputs.npy"), str(tmp_path / "out.npy")],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    np.testing.assert_allclose(
+        np.load(tmp_path / "out.npy"), to_numpy(model(inputs)), rtol=1e-4, atol=1e-5
+    )
