@@ -12,6 +12,8 @@ package).
 import os
 import sys
 
+import _require_backend  # noqa: F401 - first: exits with one line without a backend
+
 # `tools/` ships with the repository, not the wheel: import it from this checkout.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

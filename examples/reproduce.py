@@ -12,6 +12,7 @@ repository's `tools/reproduce/` (not part of the installed package), over the
 public API of `keras_rnnofrnns.experiments`.
 """
 
+import _require_backend  # noqa: F401 - first: exits with one line without a backend
 import os
 import sys
 

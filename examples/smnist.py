@@ -7,6 +7,7 @@
 All the code is in `keras_rnnofrnns.experiments.runner`.
 """
 
+import _require_backend  # noqa: F401 - first: exits with one line without a backend
 from keras_rnnofrnns.experiments import main
 
 if __name__ == "__main__":

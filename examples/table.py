@@ -3,6 +3,7 @@
     python examples/table.py runs/ [--output runs/table.md]
 """
 
+import _require_backend  # noqa: F401 - first: exits with one line without a backend
 from keras_rnnofrnns.experiments import table_main
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ or gzipped), else aeon's downloader if aeon is installed. All the code is in
 `keras_rnnofrnns.experiments.timeseries`.
 """
 
+import _require_backend  # noqa: F401 - first: exits with one line without a backend
 from keras_rnnofrnns.experiments.timeseries import main
 
 if __name__ == "__main__":

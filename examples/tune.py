@@ -20,24 +20,27 @@ Example (a small search, about half a minute on a CPU with JAX):
 Requires keras-tuner and matplotlib (`pip install keras-rnnofrnns[examples]`).
 """
 
+import _require_backend  # noqa: F401 - first: exits with one line without a backend
 import argparse
 
-from keras_rnnofrnns import METHODS
+from keras_rnnofrnns import METHODS, PAPER_METHODS
 from keras_rnnofrnns._checks import check_int
 from keras_rnnofrnns.distribution import data_parallel_scope
 from keras_rnnofrnns.data import TASKS, load_task
 from keras_rnnofrnns.tuning import TUNERS, AssemblyHyperModel, run_search
+from keras_rnnofrnns.tuning.hypermodel import DEFAULT_DT, DEFAULT_LEARNING_RATE
 from keras_rnnofrnns.tuning.search import check_search_settings
 
 
-def _add_dimension(parser, name, kind, help_text):
+def _add_dimension(parser, name, kind, help_text, default_range):
     """Adds --NAME V [V ...] and --NAME-range MIN MAX, which exclude each other."""
     group = parser.add_mutually_exclusive_group()
     group.add_argument(
         f"--{name}", type=kind, nargs="+", metavar="V", help=f"{help_text}: one value or choices"
     )
     group.add_argument(
-        f"--{name}-range", type=kind, nargs=2, metavar=("MIN", "MAX"), help=f"{help_text}: a range"
+        f"--{name}-range", type=kind, nargs=2, metavar=("MIN", "MAX"),
+        help=f"{help_text}: a range (default, without either flag: {default_range})",
     )
     return group
 
@@ -53,37 +56,57 @@ def _spec(values, bounds):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--task", choices=tuple(TASKS), default="smnist")
-    parser.add_argument("--tuner", choices=tuple(TUNERS), default="random")
-    parser.add_argument("--max-trials", type=int, default=10, help="total trials (not Hyperband)")
-    parser.add_argument("--epochs", type=int, default=10, help="epochs per trial (Hyperband: max)")
-    parser.add_argument("--limit-train", type=int, help="first N training examples (default all)")
-    parser.add_argument("--limit-test", type=int, help="first N test examples (default all)")
-    parser.add_argument("--directory", default="tuning_results", help="results folder")
-    parser.add_argument("--project-name", help="sub-folder of this search (default TASK-TUNER)")
-    parser.add_argument("--modules", type=int, default=16, help="p, modules of the assembly")
-    parser.add_argument("--units", type=int, default=32, help="N, units per module")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the tuner and the models")
+    parser.add_argument("--task", choices=tuple(TASKS), default="smnist",
+                        help="(default: %(default)s)")
+    parser.add_argument("--tuner", choices=tuple(TUNERS), default="random",
+                        help="(default: %(default)s)")
+    parser.add_argument("--max-trials", type=int, default=10,
+                        help="total trials; Hyperband ignores it (default: %(default)s)")
+    parser.add_argument("--epochs", type=int, default=10,
+                        help="epochs per trial; Hyperband: the most a trial gets "
+                        "(default: %(default)s)")
+    parser.add_argument("--limit-train", type=int,
+                        help="first N training examples (default: all)")
+    parser.add_argument("--limit-test", type=int, help="first N test examples (default: all)")
+    parser.add_argument("--directory", default="tuning_results",
+                        help="results folder (default: %(default)s)")
+    parser.add_argument("--project-name", help="sub-folder of this search (default: TASK-TUNER)")
+    parser.add_argument("--modules", type=int, default=16,
+                        help="p, modules of the assembly (default: %(default)s)")
+    parser.add_argument("--units", type=int, default=32,
+                        help="N, units per module (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the tuner and the models (default: %(default)s)")
     parser.add_argument("--data-dir", help="MNIST idx folder (default: $MNIST_DIR)")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=64, help="(default: %(default)s)")
     parser.add_argument("--validation-split", type=float, default=0.1,
-                        help="fraction of the training examples held out for val_accuracy")
-    parser.add_argument("--patience", type=int, help="early stopping patience in epochs")
-    parser.add_argument("--top", type=int, default=5, help="configurations in the summary")
+                        help="fraction of the training examples held out for val_accuracy "
+                        "(default: %(default)s)")
+    parser.add_argument("--patience", type=int,
+                        help="early stopping patience in epochs (default: none, every trial "
+                        "runs all its epochs)")
+    parser.add_argument("--top", type=int, default=5,
+                        help="configurations in the summary (default: %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="discard previous results")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.add_argument("--data-parallel", action="store_true",
                         help="train every trial data-parallel over all local devices "
                         "(JAX, TensorFlow; not torch)")
-    parser.add_argument("--methods", nargs="+", choices=tuple(METHODS),
-                        help="module strategies to search (default all)")
-    coupling = _add_dimension(parser, "coupling-blocks", int, "number of coupling blocks C")
+    parser.add_argument("--methods", nargs="+", choices=tuple(METHODS), metavar="METHOD",
+                        help=f"module strategies to search, out of {', '.join(METHODS)} "
+                        f"(default: the paper's four, {' '.join(PAPER_METHODS)}; the gated "
+                        "methods only when named: their gate sets the step, so dt does "
+                        "nothing for them)")
+    coupling = _add_dimension(parser, "coupling-blocks", int, "number of coupling blocks C",
+                              "0 to p(p-1)/2")
     coupling.add_argument("--coupling-density", type=float, nargs="+", metavar="D",
                           help="C as a fraction of p(p-1)/2: one value or choices")
     coupling.add_argument("--coupling-density-range", type=float, nargs=2,
                           metavar=("MIN", "MAX"), help="C as a fraction of p(p-1)/2: a range")
-    _add_dimension(parser, "dt", float, "Euler step dt")
-    _add_dimension(parser, "learning-rate", float, "learning rate")
+    _add_dimension(parser, "dt", float, "Euler step dt",
+                   f"{DEFAULT_DT[0]:g} to {DEFAULT_DT[1]:g}, log scale")
+    _add_dimension(parser, "learning-rate", float, "learning rate",
+                   f"{DEFAULT_LEARNING_RATE[0]:g} to {DEFAULT_LEARNING_RATE[1]:g}, log scale")
     return parser, parser.parse_args(argv)
 
 

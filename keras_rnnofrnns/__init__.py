@@ -16,6 +16,7 @@ from keras_rnnofrnns.cells import (
     AssemblyRNN,
     RecurrenceOperators,
     find_assembly_cell,
+    find_assembly_cells,
 )
 from keras_rnnofrnns.constraints import ClipDiag, SkewSymmetric, TanhDiag
 from keras_rnnofrnns.coupling import BlockOrthogonal, BlockUniform, SkewCoupling
@@ -30,7 +31,7 @@ from keras_rnnofrnns.models import (
     readout_layer,
     sequence_classifier,
 )
-from keras_rnnofrnns.stability import Certificate, certify
+from keras_rnnofrnns.stability import Certificate, Certificates, certify
 
 __version__ = "0.1.0"
 
@@ -44,6 +45,7 @@ __all__ = [
     "GATES",
     "INTEGRATORS",
     "Certificate",
+    "Certificates",
     "ClipDiag",
     "METHODS",
     "MODULE_WEIGHTS",
@@ -56,6 +58,7 @@ __all__ = [
     "baseline_classifier",
     "certify",
     "find_assembly_cell",
+    "find_assembly_cells",
     "method_arguments",
     "method_readout",
     "readout_layer",

@@ -24,6 +24,10 @@ STRATEGIES = ("tanh_diag", "clip_diag", "sparse")
 
 # The repository's root folder (examples/, benchmarks/, docs/, results/).
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The examples import their helper modules from their own folder, which
+# Python puts on the path of a script it runs; tests that run them in-process
+# need it too.
+sys.path.insert(0, os.path.join(ROOT, "examples"))
 
 # An absolute path of some machine in a text (`/path/to/...` is the docs' placeholder).
 MACHINE_PATH = re.compile(r"(^|[\s`(\"'=:])/(?!path/to/)[\w.-]+/", re.MULTILINE)

@@ -10,6 +10,7 @@ import csv
 import json
 import os
 import runpy
+import subprocess
 import sys
 
 import keras
@@ -300,3 +301,64 @@ def test_a_time_budget_stops_between_epochs_and_the_same_command_resumes(mnist_d
     for budget in ("nan", "-1", "0"):
         with pytest.raises(SystemExit):
             main("smnist", [*argv, "--time-budget", budget])
+
+
+# -- without the configured backend ---------------------------------------------
+
+SCRIPTS = sorted(
+    name for name in os.listdir(os.path.join(ROOT, "examples"))
+    if name.endswith(".py") and not name.startswith("_")
+)  # fmt: skip
+
+
+def _without(tmp_path, modules, **environment):
+    """Runs each example's `--help` with `modules` unimportable; returns the results."""
+    # Python imports sitecustomize at startup: a None in sys.modules makes an
+    # import of that name fail, as if the module were not installed.
+    (tmp_path / "sitecustomize.py").write_text(
+        "import sys\n" + "".join(f"sys.modules[{m!r}] = None\n" for m in modules)
+    )
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    env.update(PYTHONPATH=os.pathsep.join([str(tmp_path), ROOT]), **environment)
+    return {
+        script: subprocess.run(
+            [sys.executable, os.path.join(ROOT, "examples", script), "--help"],
+            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        for script in SCRIPTS
+    }
+
+
+def test_every_example_without_its_backend_says_what_to_do_in_one_line(tmp_path):
+    assert {"psmnist.py", "smnist.py", "table.py", "timeseries.py", "tune.py"} <= set(SCRIPTS)
+    # A JAX-only install with KERAS_BACKEND unset: Keras would load TensorFlow.
+    results = _without(
+        tmp_path, ["tensorflow", "torch"], KERAS_HOME=str(tmp_path / "keras_home")
+    )
+    for script, done in results.items():
+        assert done.returncode == 2, (script, done.stderr)
+        assert done.stdout == ""
+        assert done.stderr == (
+            "Keras backend 'tensorflow' (from Keras's default, KERAS_BACKEND being unset) is "
+            "not installed: no module named 'tensorflow'; set KERAS_BACKEND=jax "
+            "(or install tensorflow).\n"
+        ), script
+
+
+def test_the_backend_of_keras_json_and_no_backend_at_all(tmp_path):
+    home = tmp_path / "keras_home"
+    home.mkdir()
+    (home / "keras.json").write_text('{"backend": "torch"}')
+    done = _without(tmp_path, ["torch", "jax", "tensorflow"], KERAS_HOME=str(home))["smnist.py"]
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"Keras backend 'torch' (from {home / 'keras.json'}) is not installed: no module "
+        "named 'torch'; install torch, or another backend and set KERAS_BACKEND to it.\n"
+    )
+
+
+def test_an_installed_backend_lets_the_examples_run():
+    import _require_backend
+
+    assert _require_backend.missing_backend_message() is None
+    assert _require_backend.configured_backend()[0] == keras.backend.backend()

@@ -8,6 +8,7 @@ from keras_rnnofrnns.cells.assembly_cell import (
     AssemblyCell,
     RecurrenceOperators,
     find_assembly_cell,
+    find_assembly_cells,
 )
 from keras_rnnofrnns.cells.assembly_rnn import AssemblyRNN
 
@@ -20,4 +21,5 @@ __all__ = [
     "MODULE_WEIGHTS",
     "RecurrenceOperators",
     "find_assembly_cell",
+    "find_assembly_cells",
 ]

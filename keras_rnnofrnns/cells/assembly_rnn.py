@@ -180,7 +180,14 @@ class AssemblyRNN(keras.layers.RNN):
         # far fewer features than the state, so this transpose is cheap.
         time_major = (1, 2, 0) if feature_major else (1, 0, 2)
         inputs = ops.transpose(ops.cast(sequences, dtype), time_major)
-        x0 = ops.transpose(initial_state[0]) if feature_major else initial_state[0]
+        x0 = initial_state[0]
+        if self.stateful:
+            # A stateful layer's initial state is its state variable, which
+            # keras.layers.RNN.call overwrites in place after the loop; on
+            # PyTorch the first step's gradient still needs the old value
+            # (a transpose is a view of it), so the loop starts from a copy.
+            x0 = ops.copy(x0)
+        x0 = ops.transpose(x0) if feature_major else x0
         if mask is not None:
             mask = ops.transpose(ops.cast(mask, "bool"))
             mask = ops.expand_dims(mask, 1 if feature_major else 2)

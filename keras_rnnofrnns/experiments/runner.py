@@ -237,6 +237,24 @@ class Protocol:
             **self.classifier_arguments(seed, data),
         )
 
+    def model_description(self, method):
+        """The model of a run of `method`, as its announcement names it.
+
+        Example:
+        >>> Protocol.create("psmnist", quick=True).model_description("adadiag-clip")
+        '4 x 16 assembly, dt=0.03'
+        """
+        return f"{self.num_modules} x {self.module_size} assembly, dt={self.dt:g}"
+
+    def run_title(self, method, coupling_blocks, seed):
+        """The title of a run's figures.
+
+        Example:
+        >>> Protocol.create("psmnist").run_title("adadiag-clip", 20, 0)
+        'psmnist adadiag-clip, C = 20, seed 0'
+        """
+        return f"{self.task} {method}, C = {coupling_blocks}, seed {seed}"
+
     def draw_figures(self, model, stem, title, rows):
         """Draws a finished run's figures next to its record; returns their paths."""
         return [plot_assembly(model, stem + ".png", title=f"{title} (best epoch)")]
@@ -580,8 +598,8 @@ def _train_locked(run, data, callbacks):
         # Which device trained which epochs: a run may be resumed elsewhere.
         sessions = [] if previous is None else previous.get("sessions", [])
         print(
-            f"{run.name}: {protocol.num_modules} x {protocol.module_size} assembly, "
-            f"dt={protocol.dt:g}, {len(x_train)} train / {len(x_test)} test sequences of "
+            f"{run.name}: {protocol.model_description(method)}, "
+            f"{len(x_train)} train / {len(x_test)} test sequences of "
             f"{x_train.shape[1]} steps, validation on the test split"
             + (f"; resuming after epoch {len(rows)}" if rows and not over else "")
         )
@@ -651,7 +669,7 @@ def _train_locked(run, data, callbacks):
             protocol.draw_figures(
                 model,
                 os.path.splitext(run.figure_path)[0],
-                f"{protocol.task} {method}, C = {coupling_blocks}, seed {seed}",
+                protocol.run_title(method, coupling_blocks, seed),
                 rows,
             )
         except Exception as exc:  # noqa: BLE001 - a figure must not cost the run.

@@ -156,6 +156,21 @@ def _fsync(path):
         os.fsync(f.fileno())
 
 
+def _umask():
+    # The umask can only be read by setting it: set it straight back.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _finish(temporary):
+    """Gives a written temporary file the mode `open` would have and flushes it."""
+    # mkstemp creates files readable by their owner only, whatever the
+    # umask; the destination gets the mode any other file written here gets.
+    os.chmod(temporary, 0o666 & ~_umask())
+    _fsync(temporary)
+
+
 def _fsync_folder(folder):
     # The rename itself must reach the disk for the new file to survive a
     # power cut; not every platform can open a folder, hence best effort.
@@ -200,7 +215,7 @@ def atomic_write(path, write, suffix=""):
     temporary = _temporary(path, suffix)
     try:
         write(temporary)
-        _fsync(temporary)
+        _finish(temporary)
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
@@ -268,7 +283,7 @@ def save_backup(model, folder, epoch):
     temporary = _temporary(weights, ".weights.h5")
     try:
         model.save_weights(temporary)
-        _fsync(temporary)
+        _finish(temporary)
     except BaseException:
         os.remove(temporary)
         raise

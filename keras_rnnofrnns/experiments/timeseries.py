@@ -137,6 +137,17 @@ def method_family(method):
     return "scn" if METHODS[method].get("module_weights") == "sparse" else "adadiag"
 
 
+def baseline_name(method, state_size):
+    """A baseline as Keras names its layer, with its state size.
+
+    Example:
+    >>> baseline_name("lstm", 128)
+    'LSTM(128)'
+    """
+    check_choice("method", method, tuple(BASELINES))
+    return f"{BASELINES[method].__name__}({state_size})"
+
+
 def dataset_settings(dataset, method):
     """The protocol settings of `method` on `dataset`, and whether they are the journal's.
 
@@ -237,6 +248,17 @@ class TimeSeriesProtocol(Protocol):
         return baseline_classifier(
             method, units=self.state_size, **self.classifier_arguments(seed, data)
         )
+
+    def model_description(self, method):
+        # A baseline is no assembly: its state size is what tells it apart.
+        if method in BASELINES:
+            return f"{baseline_name(method, self.state_size)} baseline"
+        return super().model_description(method)
+
+    def run_title(self, method, coupling_blocks, seed):
+        if method in BASELINES:
+            return f"{self.task} {baseline_name(method, self.state_size)}, seed {seed}"
+        return super().run_title(method, coupling_blocks, seed)
 
     def draw_figures(self, model, stem, title, rows):
         paths = [plot_learning_curve(rows, stem + "_curve.png", title=title)]

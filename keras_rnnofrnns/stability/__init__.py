@@ -1,5 +1,5 @@
 """Stability checks: the contraction certificate of an assembly."""
 
-from keras_rnnofrnns.stability.certificate import Certificate, certify
+from keras_rnnofrnns.stability.certificate import Certificate, Certificates, certify
 
-__all__ = ["Certificate", "certify"]
+__all__ = ["Certificate", "Certificates", "certify"]

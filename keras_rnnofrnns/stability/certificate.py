@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 from keras import ops
 
-from keras_rnnofrnns.cells.assembly_cell import find_assembly_cell
+from keras_rnnofrnns.cells.assembly_cell import find_assembly_cell, find_assembly_cells
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -81,6 +81,27 @@ class Certificate:
         return "\n".join(lines)
 
 
+class Certificates(tuple):
+    """The certificates of a model's assemblies, one per assembly, in model order.
+
+    What `certify` returns for a model with several assemblies (stacked
+    `AssemblyRNN`s, say): a tuple of `Certificate`s, in the order of
+    `find_assembly_cells(model)`. `certified` is True when every assembly is
+    certified; it prints each certificate under its number.
+    """
+
+    @property
+    def certified(self):
+        return all(certificate.certified for certificate in self)
+
+    def __str__(self):
+        verdict = "all CERTIFIED contracting" if self.certified else "NOT all certified"
+        lines = [f"{len(self)} assemblies, in model order: {verdict}"]
+        for number, certificate in enumerate(self, 1):
+            lines.append(f"[{number}] {certificate}")
+        return "\n".join(lines)
+
+
 def _sym_max_eig(matrix):
     return float(np.linalg.eigvalsh(0.5 * (matrix + matrix.T))[-1])
 
@@ -109,10 +130,14 @@ def certify(cell_or_model):
 
     Args:
         cell_or_model: a built `AssemblyCell`, a layer with such a `.cell`
-            (`AssemblyRNN`, `keras.layers.RNN`), or a model holding exactly one.
+            (`AssemblyRNN`, `keras.layers.RNN`), or a model holding one or
+            more.
 
     Returns:
-        A `Certificate`.
+        A `Certificate` for a cell, a layer or a model with one assembly;
+        for a model with several, a `Certificates`: a tuple of one
+        `Certificate` per assembly in model order (`find_assembly_cells`),
+        with `certified` True when all are.
 
     Example:
     >>> import numpy as np, keras
@@ -122,8 +147,22 @@ def certify(cell_or_model):
     >>> _ = layer(np.zeros((1, 5, 1), dtype="float32"))
     >>> certify(layer).certified
     True
+    >>> stacked = keras.Sequential([
+    ...     keras.Input((5, 1)),
+    ...     AssemblyRNN(2, 3, 1, integrator="cayley", return_sequences=True, seed=0),
+    ...     AssemblyRNN(2, 3, 1, integrator="cayley", seed=1)])
+    >>> certificates = certify(stacked)
+    >>> len(certificates), certificates.certified, certificates[1].integrator
+    (2, True, 'cayley')
     """
-    cell = find_assembly_cell(cell_or_model)
+    cells = find_assembly_cells(cell_or_model)
+    if len(cells) > 1:
+        return Certificates(_certify_cell(cell) for cell in cells)
+    # One cell, or find_assembly_cell's error for a model without one.
+    return _certify_cell(find_assembly_cell(cell_or_model))
+
+
+def _certify_cell(cell):
     if not cell.built:
         raise ValueError(
             "Invalid `cell_or_model`: the AssemblyCell is not built yet; call the "

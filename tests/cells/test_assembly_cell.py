@@ -36,7 +36,14 @@ from conftest import (
 )
 from reference import reference_matrices, reference_sequence, relu
 
-from keras_rnnofrnns import AssemblyCell, AssemblyRNN, ClipDiag, certify, find_assembly_cell
+from keras_rnnofrnns import (
+    AssemblyCell,
+    AssemblyRNN,
+    ClipDiag,
+    certify,
+    find_assembly_cell,
+    find_assembly_cells,
+)
 from keras_rnnofrnns.modules import spectral_radius
 
 
@@ -246,6 +253,23 @@ def test_find_assembly_cell_walks_nested_models_and_wrappers():
         find_assembly_cell(plain)
     with pytest.raises(ValueError, match="received Dense"):
         find_assembly_cell(keras.layers.Dense(2), missing_ok=True)
+
+
+def test_find_assembly_cells_lists_every_assembly_in_model_order():
+    first = AssemblyRNN(2, 2, 1, seed=0, return_sequences=True)
+    second = keras.layers.RNN(AssemblyCell(2, 2, 1, seed=1), return_sequences=True)
+    third = AssemblyRNN(2, 2, 1, seed=2)
+    inner = keras.Sequential([keras.Input((3, 1)), first, second])
+    model = keras.Sequential([keras.Input((3, 1)), inner, third, keras.layers.Dense(2)])
+    assert find_assembly_cells(model) == [first.cell, second.cell, third.cell]
+    assert find_assembly_cells(third) == [third.cell]
+    assert find_assembly_cells(third.cell) == [third.cell]
+    assert find_assembly_cells(keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])) == []
+    with pytest.raises(ValueError, match="received Dense"):
+        find_assembly_cells(keras.layers.Dense(2))
+    # The one-cell search names the count and where to find them all.
+    with pytest.raises(ValueError, match=r"holds 3 AssemblyCells.*find_assembly_cells\(model\)"):
+        find_assembly_cell(model)
 
 
 # -- integrators, gates and the learned coupling step ------------------------

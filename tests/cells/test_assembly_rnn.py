@@ -9,6 +9,7 @@ return_sequences, an initial state and the Python-loop path
 and arguments that run both layers live here too.
 """
 
+import os
 import warnings
 
 import keras
@@ -100,6 +101,62 @@ def test_stateful_continues_from_last_state(layer_kind):
     np.testing.assert_allclose(
         to_numpy(layer(inputs[:, :3])), to_numpy(whole(inputs[:, :3])), rtol=1e-5, atol=1e-6
     )
+
+
+# Euler with coupling (the case that once broke PyTorch's autograd), the
+# certified gated Cayley step and the state-gated Euler step.
+STATEFUL_VARIANTS = [
+    ("euler", None, "fixed"),
+    ("cayley", "input", "learned"),
+    ("euler", "input_state", "fixed"),
+]
+
+
+# Each variant on both layers; return_sequences once, on the fast layer,
+# whose loop it changes.
+STATEFUL_CASES = [
+    (kind, False, variant) for kind in ("generic", "fast") for variant in STATEFUL_VARIANTS
+] + [("fast", True, STATEFUL_VARIANTS[0])]
+
+
+@pytest.mark.parametrize(
+    "layer_kind, return_sequences, variant",
+    STATEFUL_CASES,
+    ids=[
+        f"{k}-{'sequences' if r else 'last'}-{v[0]}-{v[1] or 'nogate'}"
+        for k, r, v in STATEFUL_CASES
+    ],
+)
+def test_stateful_layer_trains(layer_kind, return_sequences, variant):
+    arguments = variant_arguments("tanh_diag", *variant)
+    if layer_kind == "fast":
+        layer = AssemblyRNN(P, N, C, stateful=True, return_sequences=return_sequences, **arguments)
+    else:
+        layer = keras.layers.RNN(
+            AssemblyCell(P, N, C, **arguments), stateful=True, return_sequences=return_sequences
+        )
+    model = keras.Sequential(
+        [keras.Input((4, FEATURES), batch_size=2), layer, keras.layers.Dense(1)]
+    )
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    # Two chunks of the same two sequences, in order: the second starts from
+    # the state the first left.
+    inputs = make_inputs(batch=2, steps=8)
+    x = np.concatenate([inputs[:, :4], inputs[:, 4:]])
+    y = np.ones((4, 4, 1) if return_sequences else (4, 1), dtype="float32")
+    before = [to_numpy(w) for w in layer.trainable_weights]
+    history = model.fit(x, y, batch_size=2, epochs=2, shuffle=False, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    assert any(
+        not np.array_equal(to_numpy(w), b) for w, b in zip(layer.trainable_weights, before)
+    )
+    state = to_numpy(layer.states[0])
+    assert np.all(np.isfinite(state))
+    if keras.backend.backend() != "jax":
+        # Keras's JAX trainer runs fit on stateless copies of the tracked
+        # variables and an RNN's state variables are untracked: for Keras's
+        # own SimpleRNN too, fit leaves them at zero there.
+        assert np.any(state != 0)
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
@@ -345,3 +402,41 @@ def test_jit_compile_true_falls_back_without_xla_on_tensorflow():
         return
     loss = model.train_on_batch(sequences(), np.zeros((BATCH, 2), "float32"))
     assert np.isfinite(loss)
+
+
+_EXPORT_ON_TENSORFLOW = """
+import sys, numpy as np, keras, tensorflow as tf
+import keras_rnnofrnns  # registers the layers the file names
+model = keras.saving.load_model(sys.argv[1])
+model.export(sys.argv[2])
+served = keras.layers.TFSMLayer(sys.argv[2], call_endpoint="serve")
+x = np.load(sys.argv[3])
+np.save(sys.argv[4], np.asarray(served(tf.constant(x))))
+"""
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "jax", reason="the path for JAX models, checked on JAX"
+)
+def test_a_cayley_model_exports_through_its_keras_file_on_tensorflow(tmp_path):
+    # JAX's export lowers the Cayley solve to a LAPACK call TensorFlow cannot
+    # run; the .keras file, loaded and exported on TensorFlow, serves it.
+    pytest.importorskip("tensorflow")
+    import subprocess
+    import sys
+
+    layer = AssemblyRNN(P, N, C, integrator="cayley", seed=0)
+    model = keras.Sequential([keras.Input((5, 2)), layer, keras.layers.Dense(3)])
+    inputs = make_inputs(batch=2, steps=5)
+    model.save(tmp_path / "model.keras")
+    np.save(tmp_path / "inputs.npy", inputs)
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    done = subprocess.run(
+        [sys.executable, "-c", _EXPORT_ON_TENSORFLOW, str(tmp_path / "model.keras"),
+         str(tmp_path / "exported"), str(tmp_path / "inputs.npy"), str(tmp_path / "out.npy")],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    np.testing.assert_allclose(
+        np.load(tmp_path / "out.npy"), to_numpy(model(inputs)), rtol=1e-4, atol=1e-5
+    )

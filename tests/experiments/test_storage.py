@@ -496,3 +496,37 @@ def test_an_interrupted_command_says_how_to_resume(capsys):
             raise KeyboardInterrupt
     assert exit_.value.code == 130
     assert "rerun the same command to resume" in capsys.readouterr().err
+
+
+@pytest.fixture
+def umask():
+    """Sets the process umask for a test, and restores it afterwards."""
+    previous = os.umask(0o022)
+    yield os.umask
+    os.umask(previous)
+
+
+@pytest.mark.parametrize(
+    "mask, mode",
+    [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)],
+    ids=["umask022", "umask077", "umask002"],
+)
+def test_written_files_get_the_mode_the_umask_gives(tmp_path, umask, mask, mode):
+    umask(mask)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    storage.atomic_write_text(tmp_path / "record.json", "{}\n")
+    storage.save_model(model, str(tmp_path / "model.keras"))
+    backup = tmp_path / "backup"
+    storage.save_backup(model, str(backup), epoch=1)
+    written = [
+        tmp_path / "record.json",
+        tmp_path / "model.keras",
+        backup / storage.BACKUP_WEIGHTS,
+        backup / storage.BACKUP_METADATA,
+    ]
+    # As a file opened for writing gets it, for comparison.
+    (tmp_path / "plain.txt").write_text("plain")
+    assert (tmp_path / "plain.txt").stat().st_mode & 0o777 == mode
+    assert {str(path): path.stat().st_mode & 0o777 for path in written} == {
+        str(path): mode for path in written
+    }

@@ -106,13 +106,18 @@ def test_a_baseline_takes_no_journal_readout():
     assert TimeSeriesProtocol.create("Adiac", "lstm", readout="dense").readout == "dense"
 
 
-def test_runs_write_records_with_both_accuracies_labels_and_figures(toy_dir, tmp_path):
+def test_runs_write_records_with_both_accuracies_labels_and_figures(toy_dir, tmp_path, capsys):
     output = str(tmp_path / "runs")
     records = run_timeseries(
         "Toy", ["adadiag-gated-cayley", "lstm"], seeds=(0,), data_dir=toy_dir,
         output=output, **TINY,
     )
     assembly, lstm = records
+    # Each run announces its own model: a baseline is no assembly.
+    printed = capsys.readouterr().out
+    assert "Toy_adadiag-gated-cayley_C1_seed0: 2 x 4 assembly, dt=" in printed
+    assert "Toy_lstm_C1_seed0: LSTM(128) baseline, 24 train / 16 test sequences" in printed
+    assert not any("lstm" in line and "assembly" in line for line in printed.splitlines())
     for record in records:
         assert record["finished"] and record["epochs_run"] == 2
         accuracy = record["history"]["val_accuracy"]
@@ -141,6 +146,17 @@ def test_runs_write_records_with_both_accuracies_labels_and_figures(toy_dir, tmp
     # The same call again trains nothing: both runs are finished.
     again = run_timeseries("Toy", ["lstm"], seeds=(0,), data_dir=toy_dir, output=output, **TINY)
     assert again[0]["date"] == lstm["date"]
+
+
+def test_baselines_are_described_and_titled_as_what_they_are():
+    gru = TimeSeriesProtocol.create("Adiac", "gru", state_size=64)
+    assert gru.model_description("gru") == "GRU(64) baseline"
+    assert gru.run_title("gru", 20, 1) == "Adiac GRU(64), seed 1"
+    assembly = TimeSeriesProtocol.create("Adiac", "adadiag-gated")
+    assert assembly.model_description("adadiag-gated") == "16 x 32 assembly, dt=0.1"
+    assert assembly.run_title("adadiag-gated", 20, 1) == "Adiac adadiag-gated, C = 20, seed 1"
+    with pytest.raises(ValueError, match="method"):
+        timeseries.baseline_name("adadiag-gated", 128)
 
 
 def test_command_line_and_report(toy_dir, tmp_path, capsys):

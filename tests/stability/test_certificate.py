@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from conftest import STABILITY_C, STRATEGIES, N, P, classifier, to_numpy, toy_data
 
-from keras_rnnofrnns import AssemblyCell, AssemblyRNN, certify
+from keras_rnnofrnns import AssemblyCell, AssemblyRNN, Certificate, Certificates, certify
 from keras_rnnofrnns.modules import spectral_radius
 
 
@@ -82,8 +82,31 @@ def test_certify_finds_the_cell_and_rejects_other_objects():
     two = keras.Sequential(
         [keras.Input((3, 1)), AssemblyRNN(2, 2, 1, seed=0, return_sequences=True), AssemblyRNN(2, 2, 1, seed=1)]
     )
-    with pytest.raises(ValueError, match="holds 2 AssemblyCells"):
-        certify(two)
+    certificates = certify(two)
+    assert isinstance(certificates, Certificates) and len(certificates) == 2
+    cells = [layer.cell for layer in two.layers]
+    for certificate, cell in zip(certificates, cells):
+        np.testing.assert_array_equal(certificate.euler_bound, certify(cell).euler_bound)
+
+
+def test_certify_reports_every_assembly_of_a_stacked_model():
+    euler = AssemblyRNN(P, N, STABILITY_C, seed=0, return_sequences=True)
+    cayley = AssemblyRNN(P, N, STABILITY_C, seed=1, integrator="cayley")
+    model = keras.Sequential([keras.Input((3, 1)), euler, cayley, keras.layers.Dense(2)])
+    # Coupling of large norm: Euler expands, the Cayley step does not.
+    for layer in (euler, cayley):
+        kernel = layer.cell.coupling.kernel
+        kernel.assign(50.0 * np.ones(kernel.shape, "float32"))
+    certificates = certify(model)
+    assert [c.integrator for c in certificates] == ["euler", "cayley"]
+    assert [c.certified for c in certificates] == [False, True]
+    assert not certificates.certified
+    text = str(certificates)
+    assert text.startswith("2 assemblies, in model order: NOT all certified")
+    assert "[1] Assembly stability certificate (tanh_diag, euler" in text
+    assert "[2] Assembly stability certificate (tanh_diag, cayley" in text
+    # One assembly: a Certificate, as before.
+    assert isinstance(certify(keras.Sequential([keras.Input((3, 1)), cayley])), Certificate)
 
 
 # -- certify with the integrators and gates -----------------------------------

@@ -7,13 +7,16 @@ it. Only the two diagonal strategies are searched there: they are the fast
 ones on every backend, and two of them still make two series in the plot.
 """
 
+import argparse
 import importlib.util
 import json
 import os
 
+import keras_tuner
 import pytest
 from conftest import ROOT
 
+from keras_rnnofrnns import PAPER_METHODS
 from keras_rnnofrnns.distribution import describe_devices
 from keras_rnnofrnns.tuning import search
 from keras_rnnofrnns.tuning import (
@@ -73,6 +76,34 @@ def test_make_tuner_gives_each_tuner_its_budget(name, tmp_path):
 @pytest.fixture(scope="module")
 def example():
     return _load_example()
+
+
+def test_help_shows_every_default_and_which_methods_are_searched(example, capsys):
+    parser, args = example.parse_args([])
+    for action in parser._actions:
+        if action.option_strings and action.help and not isinstance(
+            action, (argparse._HelpAction, argparse._StoreTrueAction)
+        ):
+            # Those with a default value, and those whose default is not
+            # a value (all examples, a range searched, ...).
+            if action.default is not None or action.dest in (
+                "methods", "project_name", "limit_train", "limit_test", "data_dir",
+                "patience", "coupling_blocks_range", "dt_range", "learning_rate_range",
+            ):  # fmt: skip
+                assert "default" in action.help, action.option_strings
+    with pytest.raises(SystemExit):
+        example.parse_args(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: smnist)" in text and "(default: random)" in text
+    assert f"default: the paper's four, {' '.join(PAPER_METHODS)};" in text
+    assert "the gated methods only when named" in text
+    assert "0.01 to 0.1, log scale" in text and "0.0001 to 0.01, log scale" in text
+    # Unset, the search is over the paper's four, as the help says.
+    hypermodel = AssemblyHyperModel(num_modules=2, module_size=2, method=args.methods)
+    hp = keras_tuner.HyperParameters()
+    hypermodel.declare_hyperparameters(hp)
+    (method,) = [h for h in hp.space if h.name == "method"]
+    assert tuple(method.values) == PAPER_METHODS
 
 
 def _command(directory, data_dir, max_trials, dt="0.03"):

@@ -211,9 +211,11 @@ def launch(
     grace = float(grace)
     settings = {**settings, "output": results}
     os.makedirs(results, exist_ok=True)
+    pending = [c for c in configs if run_state(results, c)[1] != FINISHED]
+    # The budget starts with the first scheduling decision, not before the
+    # scan of the records: a slow disk must not eat into it.
     start = time.time()
     deadline = None if time_budget is None else start + time_budget
-    pending = [c for c in configs if run_state(results, c)[1] != FINISHED]
     print(
         f"{len(configs) - len(pending)} of {len(configs)} configurations finished; "
         f"training the next of {len(pending)}, {parallel} at a time"
