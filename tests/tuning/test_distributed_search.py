@@ -9,7 +9,6 @@ in-process tests run on every backend.
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ import time
 import keras
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, free_port
 
 from keras_rnnofrnns.data import TaskData
 from keras_rnnofrnns.tuning import AssemblyHyperModel, distributed_worker_id, run_search
@@ -27,12 +26,6 @@ TRIALS = 4
 # what they take on a loaded two-core machine.
 PROCESS_TIMEOUT = 600
 WAITING_LINE = "asking the chief at"
-
-
-def _free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _command(directory, data_dir):
@@ -63,7 +56,7 @@ def _wait_for_line(process, log, line, deadline):
 @pytest.mark.skipif(keras.backend.backend() != "jax", reason="runs once, with KERAS_BACKEND=jax")
 def test_chief_and_two_workers_run_every_trial_once_and_stop(mnist_dir, tmp_path):
     pytest.importorskip("grpc", reason="KerasTuner's distributed search needs grpcio")
-    port = _free_port()
+    port = free_port()
     env = dict(
         os.environ,
         KERAS_BACKEND="jax",
@@ -142,7 +135,7 @@ def test_worker_id_follows_kerastuner_environment(environment, expected, monkeyp
 
 def test_a_worker_refuses_to_delete_the_chiefs_folder(monkeypatch, tmp_path):
     monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
-    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(_free_port()))
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(free_port()))
     monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner0")
     (tmp_path / "search").mkdir()
     kept = tmp_path / "search" / "oracle.json"
