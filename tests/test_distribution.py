@@ -234,6 +234,22 @@ def test_initialize_processes_says_plainly_that_this_backend_has_no_multi_proces
         assert "DistributedDataParallel" in message
 
 
+@pytest.mark.skipif(BACKEND == "jax", reason="JAX trains across processes")
+def test_experiment_scripts_refuse_several_processes_before_reading_data(monkeypatch, tmp_path):
+    from keras_rnnofrnns.experiments import runner
+
+    monkeypatch.setenv("KERAS_DISTRIBUTION_JOB_ADDRESSES", "127.0.0.1:1234")
+    monkeypatch.setenv("KERAS_DISTRIBUTION_NUM_PROCESSES", "2")
+    monkeypatch.setenv("KERAS_DISTRIBUTION_PROCESS_ID", "0")
+
+    def run_protocol(*args, **kwargs):
+        raise AssertionError("training started on a backend without multi-process training")
+
+    monkeypatch.setattr(runner, "run_protocol", run_protocol)
+    with pytest.raises(NotImplementedError, match=f"not supported on the {BACKEND}"):
+        runner.main("smnist", ["--quick", "--output", str(tmp_path)])
+
+
 # --------------------------------------------------------------------------
 # The scope in-process, on the one device pytest has.
 # --------------------------------------------------------------------------
