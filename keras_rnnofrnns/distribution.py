@@ -187,6 +187,10 @@ def check_even_split(devices, batch_size, example_counts):
             )
 
 
+# Whether initialize_processes joined a run (for JAX without
+# jax.distributed.is_initialized).
+_JOINED_PROCESSES = False
+
 # What `initialize_processes` reads when it is given no cluster, as
 # `keras.distribution.initialize` does.
 PROCESS_ENVIRONMENT = (
@@ -240,7 +244,11 @@ def initialize_processes(coordinator_address=None, num_processes=None, process_i
         num_processes = int(num_processes) if str(num_processes).isdigit() else num_processes
         process_id = int(process_id) if str(process_id).isdigit() else process_id
     if not isinstance(coordinator_address, str) or ":" not in coordinator_address:
-        fail("coordinator_address", coordinator_address, "a 'host:port' string")
+        fail(
+            "coordinator_address",
+            coordinator_address,
+            f"a 'host:port' string, given or in {PROCESS_ENVIRONMENT[0]}",
+        )
     check_int("num_processes", num_processes, 1)
     check_int("process_id", process_id, 0, num_processes - 1)
     backend = keras.backend.backend()
@@ -266,6 +274,8 @@ def initialize_processes(coordinator_address=None, num_processes=None, process_i
     keras.distribution.initialize(
         job_addresses=coordinator_address, num_processes=num_processes, process_id=process_id
     )
+    global _JOINED_PROCESSES
+    _JOINED_PROCESSES = True
     return True
 
 
@@ -295,8 +305,10 @@ def _process_index_and_count():
     import jax
 
     # Asking JAX outside a run would start its backend, after which a run
-    # could no longer be joined.
-    if not jax.distributed.is_initialized():
+    # could no longer be joined. An older JAX without is_initialized cannot
+    # say whether it is in a run: there, only a run joined here counts.
+    is_initialized = getattr(jax.distributed, "is_initialized", None)
+    if not (is_initialized() if is_initialized else _JOINED_PROCESSES):
         return 0, 1
     return jax.process_index(), jax.process_count()
 
