@@ -18,8 +18,10 @@ evenly among the devices (see docs/distribution.md).
 
 import contextlib
 import numbers
+import os
 
 import keras
+import numpy as np
 
 from keras_rnnofrnns._checks import fail, check_int
 
@@ -125,7 +127,12 @@ def data_parallel_scope(enabled=True, devices=None):
         )
     devices = devices or local_devices()
     if backend == "jax":
-        scope = keras.distribution.DataParallel(devices=devices).scope()
+        # Across processes each one feeds its own share of every batch
+        # (process_share), numpy arrays included, which Keras would
+        # otherwise refuse to shard itself.
+        scope = keras.distribution.DataParallel(
+            devices=devices, auto_shard_dataset=False
+        ).scope()
     else:
         scope = _mirrored_strategy(devices).scope()
     return _entered(scope, devices)
@@ -178,6 +185,206 @@ def check_even_split(devices, batch_size, example_counts):
                 f"counts whose last batch (count % batch_size) is a multiple of the "
                 f"number of devices, {parts}; {count} % {batch_size} = {count % batch_size}",
             )
+
+
+# Whether initialize_processes joined a run (for JAX without
+# jax.distributed.is_initialized).
+_JOINED_PROCESSES = False
+
+# What `initialize_processes` reads when it is given no cluster, as
+# `keras.distribution.initialize` does.
+PROCESS_ENVIRONMENT = (
+    "KERAS_DISTRIBUTION_JOB_ADDRESSES",
+    "KERAS_DISTRIBUTION_NUM_PROCESSES",
+    "KERAS_DISTRIBUTION_PROCESS_ID",
+)
+
+
+def initialize_processes(coordinator_address=None, num_processes=None, process_id=None):
+    """Joins this process to a data-parallel run over several processes (JAX only).
+
+    Call it in every process, before anything else uses the backend. It is
+    `keras.distribution.initialize`, with JAX's CPU collectives set to gloo
+    first, so that processes without an accelerator can exchange gradients
+    too. Afterwards `local_devices()` lists the devices of every process,
+    `data_parallel_scope()` trains over all of them, and each process feeds
+    `fit` its share of every batch (`process_share`).
+
+    With no argument it reads Keras' variables `KERAS_DISTRIBUTION_JOB_ADDRESSES`
+    (the coordinator, process 0, as `host:port`), `KERAS_DISTRIBUTION_NUM_PROCESSES`
+    and `KERAS_DISTRIBUTION_PROCESS_ID`, and does nothing when none is set,
+    so a script can call it unconditionally.
+
+    Args:
+        coordinator_address: `"host:port"` of process 0, which every process
+            can reach; None to read the environment.
+        num_processes: int >= 1, the processes of the run.
+        process_id: int from 0 to `num_processes - 1`, this process.
+
+    Returns:
+        True if it joined a run, False if there was none to join.
+
+    Raises:
+        ValueError: for a bad argument, naming it.
+        NotImplementedError: on a backend other than JAX: Keras has no
+            multi-process data parallel for torch, and this package does not
+            drive TensorFlow's `MultiWorkerMirroredStrategy`.
+
+    Example:
+    >>> initialize_processes()  # no KERAS_DISTRIBUTION_* variables: one process
+    False
+    """
+    given = (coordinator_address, num_processes, process_id)
+    if all(value is None for value in given):
+        if not any(name in os.environ for name in PROCESS_ENVIRONMENT):
+            return False
+        coordinator_address = os.environ.get(PROCESS_ENVIRONMENT[0])
+        num_processes = os.environ.get(PROCESS_ENVIRONMENT[1])
+        process_id = os.environ.get(PROCESS_ENVIRONMENT[2])
+        num_processes = int(num_processes) if str(num_processes).isdigit() else num_processes
+        process_id = int(process_id) if str(process_id).isdigit() else process_id
+    if not isinstance(coordinator_address, str) or ":" not in coordinator_address:
+        fail(
+            "coordinator_address",
+            coordinator_address,
+            f"a 'host:port' string, given or in {PROCESS_ENVIRONMENT[0]}",
+        )
+    check_int("num_processes", num_processes, 1)
+    check_int("process_id", process_id, 0, num_processes - 1)
+    backend = keras.backend.backend()
+    if backend != "jax":
+        raise NotImplementedError(
+            f"initialize_processes is not supported on the {backend} backend: Keras 3 "
+            "trains data-parallel across processes only on JAX "
+            "(keras.distribution.initialize). "
+            + (
+                "Keras has no multi-process data parallel for torch; switch "
+                "KERAS_BACKEND to jax, or write your own training loop around "
+                "torch.nn.parallel.DistributedDataParallel."
+                if backend == "torch"
+                else "On TensorFlow use tf.distribute.MultiWorkerMirroredStrategy with "
+                "TF_CONFIG yourself, or switch KERAS_BACKEND to jax."
+            )
+        )
+    import jax
+
+    # Without it JAX's CPU client has no collectives across processes, and
+    # the first all-reduce of a CPU-only run fails; accelerators ignore it.
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    keras.distribution.initialize(
+        job_addresses=coordinator_address, num_processes=num_processes, process_id=process_id
+    )
+    global _JOINED_PROCESSES
+    _JOINED_PROCESSES = True
+    return True
+
+
+def process_index():
+    """This process's rank in a multi-process run (`initialize_processes`), else 0.
+
+    Example:
+    >>> process_index()
+    0
+    """
+    return _process_index_and_count()[0]
+
+
+def process_count():
+    """The processes of a multi-process run (`initialize_processes`), else 1.
+
+    Example:
+    >>> process_count()
+    1
+    """
+    return _process_index_and_count()[1]
+
+
+def _process_index_and_count():
+    if keras.backend.backend() != "jax":
+        return 0, 1
+    import jax
+
+    # Asking JAX outside a run would start its backend, after which a run
+    # could no longer be joined. An older JAX without is_initialized cannot
+    # say whether it is in a run: there, only a run joined here counts.
+    is_initialized = getattr(jax.distributed, "is_initialized", None)
+    if not (is_initialized() if is_initialized else _JOINED_PROCESSES):
+        return 0, 1
+    return jax.process_index(), jax.process_count()
+
+
+def is_main_process():
+    """Whether this process is the one that writes files: process 0, or the only one.
+
+    In a multi-process run every process trains the same model on its share
+    of each batch, so one copy of each record and model is enough; the
+    experiment runner's files are written by this process alone.
+
+    Example:
+    >>> is_main_process()
+    True
+    """
+    return process_index() == 0
+
+
+def process_share(batch_size, *arrays):
+    """This process's share of every global batch, for `fit` in a multi-process run.
+
+    In a multi-process run each process hands `fit` its own part of every
+    batch, and the global batch is the parts of processes 0, 1, ... in
+    order. This cuts every batch of `batch_size` consecutive examples (the
+    last one too) into one equal part per process and keeps this process's
+    parts, so that `fit(*share, batch_size=local)` in every process takes the
+    optimizer steps of a single process's `fit(*arrays, batch_size=batch_size)`
+    without shuffling. In a single process it returns the arrays as they are.
+
+    Args:
+        batch_size: int >= 1, the global batch size.
+        *arrays: arrays with the same number of examples on their first axis.
+
+    Returns:
+        `(local_batch_size, shares)`: the batch size to give `fit`, and the
+        list of this process's parts of `arrays`.
+
+    Raises:
+        ValueError: if `batch_size`, or the last batch of the examples, does
+            not divide among the processes, or the arrays differ in length.
+
+    Example:
+    >>> import numpy as np
+    >>> local, (x,) = process_share(8, np.arange(12))
+    >>> local, x.tolist()  # one process: everything
+    (8, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])
+    """
+    return _share(batch_size, arrays, process_count(), process_index())
+
+
+def _share(batch_size, arrays, count, index):
+    check_int("batch_size", batch_size, 1)
+    lengths = {len(array) for array in arrays}
+    if len(lengths) > 1:
+        fail("arrays", [len(array) for array in arrays], "arrays of the same length")
+    if count == 1:
+        return batch_size, list(arrays)
+    if batch_size % count:
+        fail("batch_size", batch_size, f"a multiple of the number of processes, {count}")
+    total = lengths.pop() if lengths else 0
+    last = total % batch_size
+    if last % count:
+        fail(
+            "arrays",
+            f"{total} examples",
+            f"a last batch ({total} % {batch_size} = {last}) that divides among "
+            f"the {count} processes",
+        )
+    starts = np.arange(0, total, batch_size)
+    parts = np.minimum(batch_size, total - starts) // count
+    rows = np.concatenate(
+        [np.arange(start + index * part, start + (index + 1) * part)
+         for start, part in zip(starts, parts)]
+        or [np.zeros(0, int)]
+    )
+    return batch_size // count, [np.asarray(array)[rows] for array in arrays]
 
 
 def describe_devices():

@@ -5,6 +5,7 @@ import gzip
 import io
 import os
 import re
+import socket
 import struct
 import sys
 import tarfile
@@ -31,6 +32,13 @@ sys.path.insert(0, os.path.join(ROOT, "examples"))
 
 # An absolute path of some machine in a text (`/path/to/...` is the docs' placeholder).
 MACHINE_PATH = re.compile(r"(^|[\s`(\"'=:])/(?!path/to/)[\w.-]+/", re.MULTILINE)
+
+
+def free_port():
+    """A TCP port of 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @pytest.fixture(autouse=True)

@@ -9,11 +9,13 @@ same global batch. The rest runs in-process on the one device pytest has.
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
+from conftest import ROOT, free_port
 
 from keras_rnnofrnns import distribution, sequence_classifier
 from keras_rnnofrnns.distribution import (
@@ -60,6 +62,30 @@ def _tiny_model():
 # --------------------------------------------------------------------------
 
 
+def _assert_trained_alike(single, parallel, method):
+    """The same initial weights, and final weights equal within float rounding."""
+    count = len([key for key in single if key.startswith(f"{method}/single/final/")])
+    assert count >= 6
+    for i in range(count):
+        np.testing.assert_array_equal(
+            single[f"{method}/single/initial/{i}"], parallel[f"{method}/parallel/initial/{i}"]
+        )
+        np.testing.assert_allclose(
+            parallel[f"{method}/parallel/final/{i}"],
+            single[f"{method}/single/final/{i}"],
+            rtol=1e-5,
+            atol=1e-6,
+            err_msg=f"{method}, weight {i}",
+        )
+    # Training moved the weights far beyond the tolerance, so equality
+    # above is not the trivial equality of two untrained models.
+    moved = max(
+        np.abs(single[f"{method}/single/final/{i}"] - single[f"{method}/single/initial/{i}"]).max()
+        for i in range(count)
+    )
+    assert moved > 1e-2
+
+
 @pytest.mark.parametrize("backend", DATA_PARALLEL_BACKENDS)
 def test_data_parallel_fit_on_two_devices_matches_one_device(backend, tmp_path):
     if backend != BACKEND:
@@ -82,26 +108,146 @@ def test_data_parallel_fit_on_two_devices_matches_one_device(backend, tmp_path):
         assert list(saved[f"{parallel}/devices"]) == ["cpu:0", "cpu:1"]
         assert int(saved[f"{parallel}/replicas"]) == 2
         assert int(saved[f"{single}/replicas"]) == 1
-        count = len([key for key in saved if key.startswith(f"{single}/final/")])
-        assert count >= 6
-        for i in range(count):
-            np.testing.assert_array_equal(
-                saved[f"{single}/initial/{i}"], saved[f"{parallel}/initial/{i}"]
-            )
-            np.testing.assert_allclose(
-                saved[f"{parallel}/final/{i}"],
-                saved[f"{single}/final/{i}"],
-                rtol=1e-5,
-                atol=1e-6,
-                err_msg=f"{method}, weight {i}",
-            )
-        # Training moved the weights far beyond the tolerance, so equality
-        # above is not the trivial equality of two untrained models.
-        moved = max(
-            np.abs(saved[f"{single}/final/{i}"] - saved[f"{single}/initial/{i}"]).max()
-            for i in range(count)
-        )
-        assert moved > 1e-2
+        _assert_trained_alike(saved, saved, method)
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="Keras trains across processes on JAX only")
+def test_two_processes_train_like_one_and_only_process_0_writes(tmp_path):
+    # Each process has one CPU device; they meet at a coordinator on
+    # 127.0.0.1 and exchange gradients through gloo.
+    address = f"127.0.0.1:{free_port()}"
+    env = {key: value for key, value in os.environ.items() if key != "XLA_FLAGS"}
+    env.update(
+        KERAS_BACKEND="jax",
+        JAX_PLATFORMS="cpu",
+        TF_CPP_MIN_LOG_LEVEL="2",
+        PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]),
+    )
+    processes, logs = [], []
+    try:
+        for rank in (0, 1):
+            logs.append(tmp_path / f"process{rank}.log")
+            with open(logs[rank], "w") as log:
+                processes.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable, str(HELPER), str(tmp_path / f"process{rank}.npz"),
+                            "--coordinator", address, "--processes", "2",
+                            "--process-id", str(rank), "--record-dir", str(tmp_path / f"run{rank}"),
+                        ],  # fmt: skip
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+        deadline = time.monotonic() + 600
+        for process, log in zip(processes, logs):
+            returncode = process.wait(timeout=max(deadline - time.monotonic(), 1))
+            assert returncode == 0, log.read_text(errors="replace")[-4000:]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    first, second = (dict(np.load(tmp_path / f"process{rank}.npz")) for rank in (0, 1))
+
+    for method in ("adadiag-clip", "scn-30"):
+        # Each process fed half of every batch of 8; together they took the
+        # steps of one process fed the whole batches.
+        devices = list(first[f"{method}/parallel/devices"])
+        assert len(devices) == 2 and all(name.startswith("cpu:") for name in devices)
+        assert int(first[f"{method}/parallel/replicas"]) == 2
+        _assert_trained_alike(first, first, method)
+        _assert_trained_alike(first, second, method)
+
+    # The experiment runner trained the same run in both, data-parallel;
+    # process 0 wrote its files, process 1 wrote none and returned no record.
+    assert int(first["record_finished"]) == 1 and int(second["record_finished"]) == -1
+    written = sorted(os.listdir(tmp_path / "run0"))
+    assert [name.rsplit(".", 1)[1] for name in written] == ["csv", "json", "keras", "png"]
+    assert os.listdir(tmp_path / "run1") == []
+
+
+@pytest.mark.parametrize("count", [2, 3])
+def test_process_shares_make_up_every_global_batch_in_order(count):
+    x = np.arange(2 * 6 + count * 2)  # two whole batches of 6, and a short one
+    shares = [distribution._share(6, [x, -x], count, index) for index in range(count)]
+    assert {local for local, _ in shares} == {6 // count}
+    rebuilt = []
+    for start in range(0, len(x), 6):
+        size = min(6, len(x) - start) // count
+        for _, (part, negated) in shares:
+            np.testing.assert_array_equal(negated, -part)
+            rebuilt.extend(part[start // count : start // count + size])
+    assert rebuilt == list(x)
+
+
+@pytest.mark.parametrize(
+    "batch_size, length, argument",
+    [(5, 10, "batch_size"), (6, 13, "arrays"), (0, 6, "batch_size")],
+)
+def test_process_shares_refuse_batches_that_do_not_divide(batch_size, length, argument):
+    with pytest.raises(ValueError, match=f"Invalid `{argument}`"):
+        distribution._share(batch_size, [np.arange(length)], 2, 0)
+
+
+def test_one_process_feeds_everything_and_writes():
+    x = np.arange(10)
+    local, (share,) = distribution.process_share(4, x)
+    assert local == 4 and share is x
+    assert distribution.process_index() == 0 and distribution.process_count() == 1
+    assert distribution.is_main_process()
+
+
+def test_no_process_environment_means_no_multi_process_run(monkeypatch):
+    for name in distribution.PROCESS_ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+    assert distribution.initialize_processes() is False
+
+
+@pytest.mark.parametrize(
+    "arguments, argument",
+    [
+        (("127.0.0.1", 2, 0), "coordinator_address"),
+        (("127.0.0.1:1234", 0, 0), "num_processes"),
+        (("127.0.0.1:1234", 2, 2), "process_id"),
+        (("127.0.0.1:1234", 2, -1), "process_id"),
+    ],
+)
+def test_initialize_processes_names_a_bad_argument(arguments, argument):
+    # Checked before anything joins or starts.
+    with pytest.raises(ValueError, match=f"Invalid `{argument}`: received {argument}="):
+        distribution.initialize_processes(*arguments)
+
+
+@pytest.mark.skipif(BACKEND == "jax", reason="JAX trains across processes")
+def test_initialize_processes_says_plainly_that_this_backend_has_no_multi_process(monkeypatch):
+    monkeypatch.setenv("KERAS_DISTRIBUTION_JOB_ADDRESSES", "127.0.0.1:1234")
+    monkeypatch.setenv("KERAS_DISTRIBUTION_NUM_PROCESSES", "2")
+    monkeypatch.setenv("KERAS_DISTRIBUTION_PROCESS_ID", "1")
+    with pytest.raises(NotImplementedError, match=f"not supported on the {BACKEND}") as info:
+        distribution.initialize_processes()
+    message = str(info.value)
+    assert "KERAS_BACKEND to jax" in message
+    if BACKEND == "torch":
+        assert "no multi-process data parallel for torch" in message
+        assert "DistributedDataParallel" in message
+
+
+@pytest.mark.skipif(BACKEND == "jax", reason="JAX trains across processes")
+def test_experiment_scripts_refuse_several_processes_before_reading_data(monkeypatch, tmp_path):
+    from keras_rnnofrnns.experiments import runner
+
+    monkeypatch.setenv("KERAS_DISTRIBUTION_JOB_ADDRESSES", "127.0.0.1:1234")
+    monkeypatch.setenv("KERAS_DISTRIBUTION_NUM_PROCESSES", "2")
+    monkeypatch.setenv("KERAS_DISTRIBUTION_PROCESS_ID", "0")
+
+    def run_protocol(*args, **kwargs):
+        raise AssertionError("training started on a backend without multi-process training")
+
+    monkeypatch.setattr(runner, "run_protocol", run_protocol)
+    with pytest.raises(NotImplementedError, match=f"not supported on the {BACKEND}"):
+        runner.main("smnist", ["--quick", "--output", str(tmp_path)])
 
 
 # --------------------------------------------------------------------------

@@ -77,7 +77,14 @@ from keras_rnnofrnns.experiments.settings import (
     settings_from_args,
     table_text,
 )
-from keras_rnnofrnns.distribution import check_even_split, data_parallel_scope, describe_devices
+from keras_rnnofrnns.distribution import (
+    check_even_split,
+    data_parallel_scope,
+    describe_devices,
+    initialize_processes,
+    is_main_process,
+    process_share,
+)
 from keras_rnnofrnns.models import METHODS, method_readout, sequence_classifier
 from keras_rnnofrnns.cells.assembly_cell import find_assembly_cell
 from keras_rnnofrnns.stability.certificate import certify
@@ -401,7 +408,7 @@ class _Run:
                 "record from a copy of the run, or delete the backup folder (and the "
                 ".csv file) to train the run again from epoch 0."
             )
-        if record is None:
+        if record is None and is_main_process():
             # Nothing of this run was recorded: leftovers of another attempt
             # (e.g. a run killed before its first epoch ended) start over.
             for path in (self.record_path, self.csv_path, self.model_path):
@@ -554,7 +561,9 @@ def train_run(protocol, data, method, coupling_blocks, seed, callbacks=()):
     Returns:
         The run record (a dict, also written as `<name>.json`), with
         `finished` false when the run was stopped before its end and
-        `diverged` true when the saved model has non-finite weights.
+        `diverged` true when the saved model has non-finite weights. None
+        on a process other than 0 of a multi-process run, which writes no
+        file (`keras_rnnofrnns.distribution.initialize_processes`).
 
     Raises:
         ValueError: when the run's files cannot be resumed consistently
@@ -566,7 +575,14 @@ def train_run(protocol, data, method, coupling_blocks, seed, callbacks=()):
     run = _Run(protocol, method, coupling_blocks, seed)
     # Held from the first look at the run's files to the last write, so that
     # a second process can neither resume nor delete what this one writes.
-    with storage.run_lock(protocol.output, run.name):
+    # Only the main process writes the run's files, so only it takes the lock:
+    # the other processes of a multi-process run train the same run beside it.
+    lock = (
+        storage.run_lock(protocol.output, run.name)
+        if is_main_process()
+        else contextlib.nullcontext()
+    )
+    with lock:
         return _train_locked(run, data, callbacks)
 
 
@@ -626,13 +642,15 @@ def _train_locked(run, data, callbacks):
                     **parameter_counts(model),
                 ),
             )
+            # Several processes feed fit each its share of every batch.
+            batch_size, (x_fit, y_fit) = process_share(protocol.batch_size, x_train, y_train)
             model.fit(
-                x_train,
-                y_train,
-                validation_data=(x_test, y_test),
+                x_fit,
+                y_fit,
+                validation_data=tuple(process_share(protocol.batch_size, x_test, y_test)[1]),
                 epochs=protocol.epochs,
                 initial_epoch=len(rows),
-                batch_size=protocol.batch_size,
+                batch_size=batch_size,
                 verbose=protocol.verbose,
                 callbacks=[
                     keras.callbacks.LambdaCallback(on_epoch_begin=begin_epoch),
@@ -646,6 +664,9 @@ def _train_locked(run, data, callbacks):
                 print(f"{run.name}: stopped after epoch {len(rows)}, unfinished; rerun to resume")
                 return read_json(run.record_path)
 
+    if not is_main_process():
+        # The finished model, figures and record are process 0's to write.
+        return None
     if best is not None:
         model = keras.saving.load_model(
             storage.best_model_path(run.backup_dir, best), compile=False
@@ -720,6 +741,9 @@ def run_protocol(protocol, callbacks=()):
         for blocks in protocol.coupling_blocks
         for seed in protocol.seeds
     ]
+    if not is_main_process():
+        # Process 0 may still be writing the records a summary would read.
+        return records
     groups = write_summary(protocol.output, load_records(protocol.output))
     print(f"\nSummary of {protocol.output} (best test accuracy, mean ± std over seeds):")
     print(format_summary(groups))
@@ -898,6 +922,8 @@ def main(task, argv=None, callbacks=()):
         python examples/psmnist.py --quick
     """
     protocol, args = _parse(task, argv)
+    # A run over several processes joins here, when Keras' variables say so.
+    initialize_processes()
     callbacks = list(callbacks)
     if args.time_budget is not None:
         callbacks.append(StopBeforeDeadline(time.time() + args.time_budget))

@@ -4,7 +4,10 @@ Every file a run writes goes through `atomic_write`: a temporary file in the
 same folder, flushed to disk, then `os.replace` over the destination. A kill
 at any instant therefore leaves the old file or the new one, never a torn
 one; only a temporary file (`is_temporary`) may be left behind, and it is
-ignored and cleared.
+ignored and cleared. In a multi-process run only process 0 writes and
+deletes files here (`keras_rnnofrnns.distribution.is_main_process`); the
+others run the same saves into a scratch folder, since saving a model
+spread over every process is a collective operation.
 
 The training state of an unfinished run (`save_backup`, `restore_point`)
 keeps the file names of `keras.callbacks.BackupAndRestore` with
@@ -25,6 +28,7 @@ are not locked, so do not start the same run twice there.
 """
 
 import contextlib
+import functools
 import hashlib
 import io
 import json
@@ -37,6 +41,8 @@ try:
     import fcntl
 except ImportError:  # Windows: no advisory locks; see the module's docstring.
     fcntl = None
+
+from keras_rnnofrnns.distribution import is_main_process
 
 BACKUP_WEIGHTS = "latest.weights.h5"
 BACKUP_METADATA = "training_metadata.json"
@@ -151,6 +157,35 @@ def is_temporary(name):
     return base.startswith(".") and _TEMPORARY in base
 
 
+def _main_process_only(function):
+    """Makes `function`, which deletes files, do nothing outside process 0.
+
+    In a multi-process run (`keras_rnnofrnns.distribution.initialize_processes`)
+    every process trains the same model; process 0 keeps the files, and
+    processes sharing a folder must not delete each other's files.
+    """
+
+    @functools.wraps(function)
+    def on_main_process(*args, **kwargs):
+        if is_main_process():
+            return function(*args, **kwargs)
+        return None
+
+    return on_main_process
+
+
+def _discard(write, suffix):
+    """Runs `write` on a scratch path and deletes what it wrote.
+
+    Outside process 0 of a multi-process run: saving a model that lives on
+    the devices of every process is a collective operation, which every
+    process must run for process 0's save to finish; only process 0 keeps
+    the file.
+    """
+    with tempfile.TemporaryDirectory() as scratch:
+        write(os.path.join(scratch, "discarded" + suffix))
+
+
 def _fsync(path):
     with open(path, "rb") as f:
         os.fsync(f.fileno())
@@ -212,6 +247,9 @@ def atomic_write(path, write, suffix=""):
     >>> open(path).read(), os.listdir(os.path.dirname(path))
     ('done', ['a.txt'])
     """
+    if not is_main_process():
+        _discard(write, suffix)
+        return
     temporary = _temporary(path, suffix)
     try:
         write(temporary)
@@ -243,6 +281,7 @@ def save_model(model, path, include_optimizer=True):
     )
 
 
+@_main_process_only
 def remove_temporaries(folder, stem=""):
     """Deletes the temporary files a killed write of `stem*` files left in `folder`.
 
@@ -278,6 +317,9 @@ def save_backup(model, folder, epoch):
         folder: the backup folder.
         epoch: the number of epochs completed.
     """
+    if not is_main_process():
+        _discard(model.save_weights, ".weights.h5")
+        return
     weights = os.path.join(folder, BACKUP_WEIGHTS)
     metadata = os.path.join(folder, BACKUP_METADATA)
     temporary = _temporary(weights, ".weights.h5")
@@ -450,6 +492,7 @@ def best_models(folder):
     return found
 
 
+@_main_process_only
 def keep_best_models(folder, epochs):
     """Deletes every best-model file of `folder` but those of `epochs`."""
     for epoch, path in best_models(folder).items():

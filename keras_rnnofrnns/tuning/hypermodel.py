@@ -58,6 +58,35 @@ def coupling_density(coupling_blocks, num_modules):
     return coupling_blocks / limit if limit else 0.0
 
 
+def portable_space_configs(hp):
+    """The config of each hyperparameter of `hp`, as KerasTuner's gRPC round trip leaves it.
+
+    A distributed search sends the space from the chief to its workers as a
+    protocol buffer, which fills in what the Python objects leave unset (an
+    `Int` range's `default` None arrives as its minimum). Comparing two
+    spaces after the same round trip compares what both sides can see: the
+    names, kinds, bounds, choices, values and samplings.
+
+    Args:
+        hp: a `keras_tuner.HyperParameters`.
+
+    Returns:
+        A dict: hyperparameter name -> its `get_config()` after a round trip
+        through `HyperParameters.to_proto` / `from_proto`.
+
+    Example:
+    >>> import keras_tuner
+    >>> hp = keras_tuner.HyperParameters()
+    >>> _ = hp.Int("coupling_blocks", 0, 6)
+    >>> hp.space[0].get_config()["default"] is None
+    True
+    >>> portable_space_configs(hp)["coupling_blocks"]["default"]
+    0
+    """
+    portable = keras_tuner.HyperParameters.from_proto(hp.to_proto())
+    return {parameter.name: parameter.get_config() for parameter in portable.space}
+
+
 def _dimension(name, spec, check, allow_range=True):
     """Normalises a user's spec to `(kind, payload)`.
 
@@ -257,22 +286,36 @@ class AssemblyHyperModel(keras_tuner.HyperModel):
         reads a dimension that already exists instead of redefining it, so a
         search resumed with other settings would silently ignore them.
 
+        Both spaces are compared as they come out of KerasTuner's gRPC round
+        trip (`portable_space_configs`), so a worker of a distributed search,
+        which reads the chief's space through that round trip, sees the same
+        space as the chief, while a different bound or value still differs.
+
         Args:
             hp: a `keras_tuner.HyperParameters`, e.g. `tuner.oracle.get_space()`.
 
         Raises:
             keras_tuner.errors.FatalValueError (a ValueError): naming the
                 first dimension whose stored definition differs.
+
+        Example:
+        >>> import keras_tuner
+        >>> stored = keras_tuner.HyperParameters()
+        >>> AssemblyHyperModel(2, 4, dt=0.03).declare_hyperparameters(stored)
+        >>> AssemblyHyperModel(2, 4, dt=0.03).check_space(stored)
+        >>> AssemblyHyperModel(2, 4, dt=0.05).check_space(stored)
+        Traceback (most recent call last):
+        ...
+        keras_tuner.src.errors.FatalValueError: Invalid search space: `dt` is stored as ...
         """
         expected = keras_tuner.HyperParameters()
         self._values(expected)
-        stored = {parameter.name: parameter.get_config() for parameter in hp.space}
-        for parameter in expected.space:
-            config = parameter.get_config()
-            if parameter.name in stored and stored[parameter.name] != config:
+        stored = portable_space_configs(hp)
+        for name, config in portable_space_configs(expected).items():
+            if name in stored and stored[name] != config:
                 raise keras_tuner.errors.FatalValueError(
-                    f"Invalid search space: `{parameter.name}` is stored as "
-                    f"{stored[parameter.name]} but this hypermodel defines "
+                    f"Invalid search space: `{name}` is stored as "
+                    f"{stored[name]} but this hypermodel defines "
                     f"{config}. A search resumes with the space it started "
                     "with; use another directory or project name (or "
                     "overwrite) to search a different space."

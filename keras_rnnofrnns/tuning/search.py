@@ -20,7 +20,7 @@ import keras
 import keras_tuner
 import numpy as np
 
-from keras_rnnofrnns._checks import check_choice, check_int, check_real, check_seed
+from keras_rnnofrnns._checks import fail, check_choice, check_int, check_real, check_seed
 from keras_rnnofrnns.data.tasks import TaskData
 from keras_rnnofrnns.distribution import describe_devices
 from keras_rnnofrnns.experiments.records import read_json, write_json
@@ -126,7 +126,11 @@ class SearchResult:
         trials: the rows of every completed trial, best first.
         trials_run: trials this call ran (0 when it resumed a finished search).
         paths: the written files: `"markdown"`, `"json"` and `"plot"` (None
-            when no trial completed).
+            when no trial completed). Empty on a worker of a distributed
+            search: the chief writes the summary.
+        trial_ids_run: the ids of those trials. On a worker of a
+            distributed search, the trials this worker ran, and `best` and
+            `trials` are empty.
     """
 
     tuner: object
@@ -134,6 +138,30 @@ class SearchResult:
     trials: list
     trials_run: int
     paths: dict
+    trial_ids_run: list = dataclasses.field(default_factory=list)
+
+
+def distributed_worker_id():
+    """The tuner id of this process if it is a worker of a distributed KerasTuner search.
+
+    KerasTuner runs a search over several processes when
+    `KERASTUNER_ORACLE_IP` and `KERASTUNER_ORACLE_PORT` are set: the process
+    whose `KERASTUNER_TUNER_ID` contains `"chief"` serves the oracle, every
+    other one is a worker that asks it for trials and trains them.
+
+    Returns:
+        `KERASTUNER_TUNER_ID` (e.g. `"tuner0"`) on a worker; None on the
+        chief and outside a distributed search.
+
+    Example:
+    >>> import os
+    >>> "KERASTUNER_ORACLE_IP" in os.environ or distributed_worker_id() is None
+    True
+    """
+    if "KERASTUNER_ORACLE_IP" not in os.environ:
+        return None
+    tuner_id = os.environ.get("KERASTUNER_TUNER_ID", "")
+    return None if "chief" in tuner_id else tuner_id
 
 
 def check_search_settings(
@@ -243,6 +271,13 @@ def run_search(
     once on `data.x_test`. Finished trials of a previous call on the same
     folder are not run again; raising `max_trials` adds trials.
 
+    In a distributed KerasTuner search (`KERASTUNER_TUNER_ID`,
+    `KERASTUNER_ORACLE_IP`, `KERASTUNER_ORACLE_PORT` set) the chief serves
+    the oracle, returns once every trial has ended and then writes the
+    summary as above; a worker trains the trials the chief hands it and
+    returns when there are none left (see `SearchResult.trial_ids_run`).
+    Every process makes the same checks, against the chief's space.
+
     Args:
         hypermodel: an `AssemblyHyperModel` whose `sequence_length` matches
             the data.
@@ -259,7 +294,8 @@ def run_search(
             better `val_accuracy` (`keras.callbacks.EarlyStopping`).
         top: rows of the summary table (and models evaluated on the test set).
         seed: seed of the tuner's draws.
-        overwrite: delete the folder's previous results first.
+        overwrite: delete the folder's previous results first; only the
+            chief of a distributed search may.
         verbose: 0 silent, 1 KerasTuner's and Keras' progress, after a
             `Training on: ...` line (`describe_devices`).
 
@@ -281,6 +317,14 @@ def run_search(
             f"Invalid `data`: received data={data!r}; expected the TaskData of a task, "
             "from keras_rnnofrnns.data.load_task."
         )
+    worker = distributed_worker_id()
+    if worker and overwrite:
+        fail(
+            "overwrite",
+            overwrite,
+            f"False on {worker}, a worker of a distributed search: a worker that "
+            "deleted the folder would delete the chief's oracle; overwrite on the chief only",
+        )
     task = data.task
     project_name = project_name or f"{task}-{tuner}"
     search = make_tuner(
@@ -293,31 +337,41 @@ def run_search(
         seed=seed,
         overwrite=overwrite,
     )
+    if worker and verbose:
+        # A worker's first call blocks until the chief serves the oracle.
+        print(
+            f"Worker {worker}: asking the chief at {os.environ['KERASTUNER_ORACLE_IP']}:"
+            f"{os.environ.get('KERASTUNER_ORACLE_PORT')} for trials",
+            flush=True,
+        )
     # Before any training: a resumed folder must hold this very space, and
     # its trials must have been trained the same way on the same data.
     hypermodel.check_space(search.oracle.get_space())
     _check_same_settings(
         search.project_dir,
         _data_settings(task, data, epochs, batch_size, validation_split, patience, seed),
-        len(search.oracle.trials),
+        # A worker's oracle is a client of the chief's that cannot list its
+        # trials; the chief has already checked the folder it serves.
+        0 if worker else len(search.oracle.trials),
     )
     callbacks = []
     if patience is not None:
         callbacks.append(
             keras.callbacks.EarlyStopping(monitor=OBJECTIVE, mode="max", patience=patience)
         )
-    finished_before = len(search.oracle.end_order)
     if verbose:
         print(f"Training on: {describe_devices()}")
-    search.search(
-        data.x_train,
-        data.y_train,
+    fit_arguments = dict(
         epochs=epochs,
         batch_size=batch_size,
         validation_split=validation_split,
         callbacks=callbacks,
         verbose=verbose,
     )
+    if worker:
+        return _run_worker(search, worker, data, fit_arguments, verbose)
+    finished_before = len(search.oracle.end_order)
+    search.search(data.x_train, data.y_train, **fit_arguments)
     failed = _failed_trials(search)
     trials = rank_trials(search)
     if failed and not trials:
@@ -369,6 +423,31 @@ def run_search(
         trials=trials,
         trials_run=metadata["trials_run_now"],
         paths=paths,
+        trial_ids_run=list(search.oracle.end_order[finished_before:]),
+    )
+
+
+def _run_worker(search, worker, data, fit_arguments, verbose):
+    """Runs a distributed search's trials on a worker, until the chief has none left.
+
+    The worker then stops without asking the chief anything more: the chief
+    stops serving once every worker has been told the search is over.
+    """
+    ran = []
+    end_trial = search.on_trial_end
+
+    def record_and_end(trial):
+        # The chief's oracle knows which trials ended, not who ran them.
+        end_trial(trial)
+        ran.append(trial.trial_id)
+
+    search.on_trial_end = record_and_end
+    search.search(data.x_train, data.y_train, **fit_arguments)
+    if verbose:
+        print(f"Worker {worker} ran trial(s) {', '.join(ran) or 'none'}; the chief "
+              "writes the summary.", flush=True)
+    return SearchResult(
+        tuner=search, best=[], trials=[], trials_run=len(ran), paths={}, trial_ids_run=ran
     )
 
 

@@ -78,6 +78,13 @@ def test_launch_options_are_checked(parallel, time_budget, named):
     assert launch.check_launch_options(np.int64(2), 1) == (2, 1.0)
 
 
+def test_the_grace_is_a_number_of_seconds_or_inf():
+    assert launch.check_launch_options(1, 1, grace=float("inf")) == (1, 1.0)
+    for grace in (float("nan"), -1, "60"):
+        with pytest.raises(ValueError, match="Invalid `grace`"):
+            launch.check_launch_options(1, 1, grace=grace)
+
+
 def test_workers_import_the_tools_of_this_checkout(monkeypatch):
     monkeypatch.setenv("PYTHONPATH", "elsewhere")
     monkeypatch.delenv("XLA_PYTHON_CLIENT_MEM_FRACTION", raising=False)

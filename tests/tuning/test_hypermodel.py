@@ -102,6 +102,48 @@ def test_build_uses_the_trial_values_and_records_what_density_needs():
     assert density == pytest.approx(2 / 3)
 
 
+def _round_trip(hp):
+    """`hp` as a worker of a distributed search receives it from the chief."""
+    return keras_tuner.HyperParameters.from_proto(hp.to_proto())
+
+
+def test_space_check_accepts_the_space_a_distributed_worker_receives():
+    # The chief's space reaches a worker through gRPC, which fills in what
+    # the Python objects leave unset (an Int range's default None becomes 0).
+    hypermodel = AssemblyHyperModel(
+        num_modules=3, module_size=2, method=["adadiag-tanh", "scn-3"], sequence_length=5
+    )
+    stored = keras_tuner.HyperParameters()
+    hypermodel.declare_hyperparameters(stored)
+    received = _round_trip(stored)
+    assert received.get_config() != stored.get_config()
+    hypermodel.check_space(received)
+    hypermodel.check_space(stored)
+    # A trial's values, received the same way, build.
+    assert hypermodel.build(received).name.startswith("assembly_")
+
+
+@pytest.mark.parametrize(
+    "other, dimension",
+    [
+        ({"coupling_blocks": (1, 3)}, "coupling_blocks"),
+        ({"coupling_blocks": [0, 3]}, "coupling_blocks"),
+        ({"dt": 0.05}, "dt"),
+        ({"learning_rate": (1e-3, 1e-2)}, "learning_rate"),
+        ({"method": ["adadiag-tanh", "scn-30"]}, "method"),
+    ],
+)
+def test_space_check_refuses_another_space_in_the_form_a_worker_receives(other, dimension):
+    arguments = {"num_modules": 3, "module_size": 2, "method": ["adadiag-tanh", "scn-3"],
+                 "dt": 0.03}
+    stored = keras_tuner.HyperParameters()
+    AssemblyHyperModel(**arguments).declare_hyperparameters(stored)
+    changed = AssemblyHyperModel(**{**arguments, **other})
+    for space in (stored, _round_trip(stored)):
+        with pytest.raises(ValueError, match=f"`{dimension}` is stored as"):
+            changed.check_space(space)
+
+
 def test_coupling_density_of_one_module_is_zero():
     assert coupling_density(0, 1) == 0.0
     with pytest.raises(ValueError, match="coupling_blocks"):

@@ -131,13 +131,13 @@ def test_search_writes_summary_and_resumes_without_rerunning_trials(
     folder = tmp_path / "search"
     # An "interrupted" search: one of its two trials done.
     first = example.main(_command(tmp_path, mnist_dir, 1))
-    assert first.trials_run == 1
+    assert first.trials_run == 1 and first.trial_ids_run == ["0"]
     times = _checkpoint_times(folder)
     assert list(times) == ["trial_0"]
 
     # The same command with the full budget runs only the missing trial.
     second = example.main(_command(tmp_path, mnist_dir, 2))
-    assert second.trials_run == 1
+    assert second.trials_run == 1 and second.trial_ids_run == ["1"]
     after = _checkpoint_times(folder)
     assert list(after) == ["trial_0", "trial_1"]
     assert after["trial_0"] == times["trial_0"]
@@ -146,7 +146,7 @@ def test_search_writes_summary_and_resumes_without_rerunning_trials(
     # the search names the device it trains on.
     capsys.readouterr()
     third = example.main([arg for arg in _command(tmp_path, mnist_dir, 2) if arg != "--quiet"])
-    assert third.trials_run == 0
+    assert third.trials_run == 0 and third.trial_ids_run == []
     assert f"Training on: {describe_devices()}\n" in capsys.readouterr().out
     assert _checkpoint_times(folder) == after
     assert len(third.tuner.oracle.trials) == 2

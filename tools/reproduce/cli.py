@@ -59,7 +59,7 @@ def _run_parser():
         type=float,
         default=DEFAULT_GRACE_SECONDS,
         metavar="SECONDS",
-        help="stop workers still running this long after the time budget "
+        help="stop workers still running this long after the time budget; inf: never "
         f"(default: {DEFAULT_GRACE_SECONDS:g})",
     )
     add("--results", default=DEFAULT_RESULTS, help="results folder (default: results)")

@@ -9,6 +9,7 @@ is for machines held for a limited time or that can be preempted.
 
 import dataclasses
 import json
+import math
 import numbers
 import os
 import signal
@@ -39,7 +40,7 @@ _WORKER_CODE = (
 
 def check_launch_options(parallel, time_budget, grace=DEFAULT_GRACE_SECONDS):
     """Returns `(parallel, time_budget)` checked: an int >= 1, and None or a finite
-    number > 0; `grace` must be a finite number >= 0.
+    number > 0; `grace` must be a number >= 0, `inf` to never stop a worker.
 
     Raises:
         ValueError: naming the argument, in the library's wording.
@@ -52,7 +53,9 @@ def check_launch_options(parallel, time_budget, grace=DEFAULT_GRACE_SECONDS):
         raise ValueError(
             f"Invalid `parallel`: received parallel={parallel!r}; expected an integer >= 1."
         )
-    check_seconds("grace", grace, positive=False)
+    # An infinite grace is no limit: workers end with their own budget only.
+    if grace != math.inf:
+        check_seconds("grace", grace, positive=False)
     if time_budget is None:
         return int(parallel), None
     return int(parallel), check_seconds("time_budget", time_budget)
