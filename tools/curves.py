@@ -240,9 +240,9 @@ def render_document(records, curves, results=DEFAULT_RESULTS, journal=DEFAULT_JO
         "",
         "Test accuracy in % **after each epoch** (epoch *k* is the model after *k* epochs; "
         "no epoch is picked). The journal's row is the mean ± population std of its three "
-        "trials; ours are single seeds. The journal trained on a GPU; we train on a CPU, "
-        "where a psMNIST epoch takes about a quarter of an hour, so our runs advance a few "
-        "epochs per working session and resume from their committed backups.",
+        "trials; ours are single seeds. The journal trained on a GPU; we train on a CPU "
+        "(the s / epoch column gives the time measured), so our runs advance a few epochs "
+        "per working session and resume from their committed backups.",
         "",
         f"![Our test accuracy per epoch over the journal's three trials]({FIGURE_NAME})",
         "",
