@@ -158,8 +158,11 @@ def _alive(pid):
 def test_a_signal_to_the_launcher_stops_its_workers_and_waits(signum, mnist_dir, tmp_path):
     results = tmp_path / "results"
     out = tmp_path / "launcher.out"
-    argv = [*TINY_RUN_FLAGS, "--epochs", "100000", "--task", "smnist", "--method",
-            "adadiag-tanh", "--seeds", "0", "--data-dir", mnist_dir, "--results", str(results)]  # fmt: skip
+    # No early stopping: epochs of the tiny run take a fraction of a second, and
+    # a plateau reached before the signal arrives would finish the run.
+    argv = [*TINY_RUN_FLAGS, "--epochs", "100000", "--patience", "0", "--task", "smnist",
+            "--method", "adadiag-tanh", "--seeds", "0", "--data-dir", mnist_dir,
+            "--results", str(results)]  # fmt: skip
     config = Configuration("smnist", "adadiag-tanh", 1, 0)
     with open(out, "w") as stdout:
         launcher = subprocess.Popen(
