@@ -113,11 +113,6 @@ def resume_state(backup_dir, csv_path, record):
     rows = _logged_rows(csv_path, record, epochs)
     best = best_epoch(rows)
     models = storage.best_models(backup_dir)
-    legacy = os.path.join(backup_dir, storage.LEGACY_BEST)
-    if best is not None and best not in models and not models and os.path.exists(legacy):
-        # Saved by an earlier version with the same rule, under one name.
-        os.replace(legacy, storage.best_model_path(backup_dir, best))
-        models = storage.best_models(backup_dir)
     if best is not None and best not in models:
         raise ValueError(
             f"Invalid backup {backup_dir!r}: epoch {best + 1} has the best validation "

@@ -190,7 +190,7 @@ class Setting:
 # run that clearly learns within two minutes on a laptop CPU. They were chosen
 # among 17 settings by the psMNIST accuracy on 1000 held-out training images
 # (50000-50999), never on the test split; the measured test accuracy and time
-# are in the README.
+# are in docs/experiments.md.
 SETTINGS = (
     Setting(
         "methods", "--method", PAPER_METHODS,

@@ -51,8 +51,6 @@ _TEMPORARY = ".tmp"
 # The best model of an unfinished run, one file per epoch that set a new best
 # (0-based, as in the CSV log), so that a restore can tell which epoch it holds.
 _BEST = re.compile(r"^best-epoch(\d+)\.keras$")
-# Written by earlier versions of the runner: the best model, epoch unknown.
-LEGACY_BEST = "best.keras"
 
 
 # The lock file of a run being trained: `<run>.lock`.
