@@ -294,6 +294,8 @@ def test_a_time_budget_stops_between_epochs_and_the_same_command_resumes(mnist_d
     (partial,) = main("smnist", [*argv, "--time-budget", "1e-9"])
     assert not partial["finished"] and partial["epochs_run"] == 1
     assert partial["config"]["readout"] == "journal" and partial["config"]["patience"] == 0
+    # The data folder by its name: records travel between machines.
+    assert partial["data_source"] == os.path.basename(os.path.normpath(mnist_dir))
     assert "no early stopping" in partial["validation_split_note"]
     seen = EpochsSeen()
     (record,) = main("smnist", argv, callbacks=[seen])

@@ -35,6 +35,7 @@ group of runs in the folder.
 
 import argparse
 import contextlib
+import dataclasses
 import functools
 import os
 import shutil
@@ -207,8 +208,9 @@ class Protocol:
             )
 
     def load_data(self):
-        """The task's train and test arrays, a `keras_rnnofrnns.data.TaskData`."""
-        return load_task(
+        """The task's train and test arrays, a `keras_rnnofrnns.data.TaskData`;
+        its `source`, a folder, named by its last part only."""
+        data = load_task(
             self.task,
             self.data_dir,
             permutation_seed=self.permutation_seed,
@@ -216,6 +218,12 @@ class Protocol:
             limit_test=self.limit_test,
             row_wise=self.row_wise,
         )
+        if isinstance(data.source, str) and os.path.isdir(data.source):
+            # Records travel between machines: no machine path in them.
+            data = dataclasses.replace(
+                data, source=os.path.basename(os.path.normpath(data.source))
+            )
+        return data
 
     def num_classes(self, data):
         """The number of classes of the task (10 digits)."""
