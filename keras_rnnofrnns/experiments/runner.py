@@ -849,10 +849,28 @@ def build_parser(task):
         "--output",
         help=f"results folder (default: runs/{task}, runs/{task}-quick or runs/{task}-journal)",
     )
-    add("--time-budget", type=float, metavar="SECONDS",
-        help="start no epoch that would end after this many seconds; unfinished runs "
-        "resume on the next call (for time-limited or preemptible machines)")
+    add_time_budget_argument(parser)
     return parser
+
+
+def add_time_budget_argument(parser):
+    """Adds `--time-budget SECONDS` to `parser` (see `deadline_callbacks`)."""
+    parser.add_argument(
+        "--time-budget", type=float, metavar="SECONDS",
+        help="start no epoch that would end after this many seconds; unfinished runs "
+        "resume on the next call (for time-limited or preemptible machines)",
+    )  # fmt: skip
+
+
+def deadline_callbacks(time_budget):
+    """The callbacks of a `--time-budget` that starts now: none without one.
+
+    Raises:
+        ValueError: if `time_budget` is not None or a finite number > 0.
+    """
+    if time_budget is None:
+        return []
+    return [StopBeforeDeadline(time.time() + check_seconds("time_budget", time_budget))]
 
 
 def parse_protocol(task, argv=None):
@@ -871,8 +889,7 @@ def _parse(task, argv):
             output=args.output,
             **protocol_settings(args),
         )
-        if args.time_budget is not None:
-            check_seconds("time_budget", args.time_budget)
+        deadline_callbacks(args.time_budget)
     except ValueError as exc:
         parser.error(str(exc))
     return protocol, args
@@ -932,8 +949,6 @@ def main(task, argv=None, callbacks=()):
     protocol, args = _parse(task, argv)
     # A run over several processes joins here, when Keras' variables say so.
     initialize_processes()
-    callbacks = list(callbacks)
-    if args.time_budget is not None:
-        callbacks.append(StopBeforeDeadline(time.time() + args.time_budget))
+    callbacks = [*callbacks, *deadline_callbacks(args.time_budget)]
     with command_line_exit():
         return run_protocol(protocol, callbacks)

@@ -22,7 +22,6 @@ and take the learning rate and batch of the dataset's AdaDiag row.
 
 import argparse
 import os
-import time
 
 import numpy as np
 
@@ -31,7 +30,6 @@ from keras_rnnofrnns.cells.assembly_cell import find_assembly_cell
 from keras_rnnofrnns.coupling.topology import max_coupling_blocks
 from keras_rnnofrnns.data.tasks import TaskData
 from keras_rnnofrnns.data.ucr import load_ucr
-from keras_rnnofrnns.experiments.callbacks import StopBeforeDeadline, check_seconds
 from keras_rnnofrnns.experiments.figures import plot_assembly, plot_learning_curve
 from keras_rnnofrnns.experiments.records import (
     format_summary,
@@ -39,7 +37,13 @@ from keras_rnnofrnns.experiments.records import (
     portable_path,
     write_summary,
 )
-from keras_rnnofrnns.experiments.runner import Protocol, command_line_exit, train_run
+from keras_rnnofrnns.experiments.runner import (
+    Protocol,
+    add_time_budget_argument,
+    command_line_exit,
+    deadline_callbacks,
+    train_run,
+)
 from keras_rnnofrnns.experiments.settings import (
     Setting,
     add_setting_arguments,
@@ -358,9 +362,7 @@ def build_parser():
         data_dir=dict(help="folder with <name>_TRAIN/_TEST files (default: $UCR_DIR)"),
     )
     add("--output", help="results folder (default: runs/timeseries)")
-    add("--time-budget", type=float, metavar="SECONDS",
-        help="start no epoch that would end after this many seconds; unfinished runs "
-        "resume on the next call (for time-limited or preemptible machines)")
+    add_time_budget_argument(parser)
     return parser
 
 
@@ -380,15 +382,13 @@ def main(argv=None):
         check_distinct("methods", methods)
         for method in methods:
             TimeSeriesProtocol.create(args.dataset, method, **settings)
-        if args.time_budget is not None:
-            check_seconds("time_budget", args.time_budget)
+        deadline_callbacks(args.time_budget)
     except ValueError as exc:
         parser.error(str(exc))
-    callbacks = []
-    if args.time_budget is not None:
-        callbacks.append(StopBeforeDeadline(time.time() + args.time_budget))
     with command_line_exit():
-        return run_timeseries(args.dataset, methods, callbacks, **settings)
+        return run_timeseries(
+            args.dataset, methods, deadline_callbacks(args.time_budget), **settings
+        )
 
 
 # -- the results document ------------------------------------------------------
