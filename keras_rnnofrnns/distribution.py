@@ -23,7 +23,7 @@ import os
 import keras
 import numpy as np
 
-from keras_rnnofrnns._checks import fail, check_int
+from keras_rnnofrnns.checks import fail, check_int
 
 # Backends on which `data_parallel_scope(enabled=True)` works.
 DATA_PARALLEL_BACKENDS = ("jax", "tensorflow")

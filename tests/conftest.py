@@ -17,7 +17,7 @@ import pytest
 
 from keras_rnnofrnns import AssemblyCell, AssemblyRNN
 from keras_rnnofrnns.data import mnist
-from keras_rnnofrnns.experiments import Configuration, Protocol, StopBeforeDeadline, train_run
+from tools.experiments import Configuration, Protocol, StopBeforeDeadline, train_run
 
 keras.config.disable_interactive_logging()
 

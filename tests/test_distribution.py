@@ -236,7 +236,7 @@ def test_initialize_processes_says_plainly_that_this_backend_has_no_multi_proces
 
 @pytest.mark.skipif(BACKEND == "jax", reason="JAX trains across processes")
 def test_experiment_scripts_refuse_several_processes_before_reading_data(monkeypatch, tmp_path):
-    from keras_rnnofrnns.experiments import runner
+    from tools.experiments import runner
 
     monkeypatch.setenv("KERAS_DISTRIBUTION_JOB_ADDRESSES", "127.0.0.1:1234")
     monkeypatch.setenv("KERAS_DISTRIBUTION_NUM_PROCESSES", "2")

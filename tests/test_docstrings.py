@@ -1,4 +1,7 @@
-"""The Examples in the package's docstrings run as written, in one place."""
+"""The Examples in the library's docstrings run as written, in one place.
+
+Those of the repository's tools run in tests/tools/test_tools_packaging.py.
+"""
 
 import doctest
 import importlib
@@ -11,7 +14,7 @@ import keras_rnnofrnns
 # Every package module whose docstrings hold an Example (`>>>`); the last
 # test checks that this list misses none.
 MODULES = [
-    "keras_rnnofrnns._checks",
+    "keras_rnnofrnns.checks",
     "keras_rnnofrnns.cells.assembly_cell",
     "keras_rnnofrnns.cells.assembly_rnn",
     "keras_rnnofrnns.constraints.diagonal",
@@ -21,20 +24,9 @@ MODULES = [
     "keras_rnnofrnns.data.tasks",
     "keras_rnnofrnns.data.ucr",
     "keras_rnnofrnns.distribution",
-    "keras_rnnofrnns.experiments.callbacks",
-    "keras_rnnofrnns.experiments.figures",
-    "keras_rnnofrnns.experiments.records",
-    "keras_rnnofrnns.experiments.resume",
-    "keras_rnnofrnns.experiments.runner",
-    "keras_rnnofrnns.experiments.runs",
-    "keras_rnnofrnns.experiments.settings",
-    "keras_rnnofrnns.experiments.storage",
-    "keras_rnnofrnns.experiments.table",
-    "keras_rnnofrnns.experiments.timeseries",
     "keras_rnnofrnns.models",
     "keras_rnnofrnns.stability.certificate",
     "keras_rnnofrnns.tuning.hypermodel",
-    "keras_rnnofrnns.tuning.search",
 ]
 
 # These examples read MNIST from the MNIST_DIR folder: they run only where
@@ -43,7 +35,6 @@ NEEDS_MNIST = {
     "keras_rnnofrnns.data.mnist",
     "keras_rnnofrnns.data.tasks",
     "keras_rnnofrnns.tuning.hypermodel",
-    "keras_rnnofrnns.tuning.search",
 }
 
 # The loaders document every public function: at least this many examples

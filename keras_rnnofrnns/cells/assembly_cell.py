@@ -6,7 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_rnnofrnns._checks import (
+from keras_rnnofrnns.checks import (
     fail,
     check_bool,
     check_choice,

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_rnnofrnns._checks import check_int
+from keras_rnnofrnns.checks import check_int
 from keras_rnnofrnns.cells.assembly_cell import AssemblyCell
 
 @keras.saving.register_keras_serializable(package="keras_rnnofrnns")

@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from .._checks import check_bool, check_choice
+from ..checks import check_bool, check_choice
 from .mnist import IMAGE_SIDE, load_sequential_mnist
 
 __all__ = ["TASKS", "Task", "TaskData", "load_task"]

@@ -41,7 +41,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import fail, check_int
+from ..checks import fail, check_int
 from ._files import read_maybe_gzipped
 
 __all__ = ["UCRDataset", "UCRSplit", "load_ucr"]

@@ -10,7 +10,7 @@ import tarfile
 import pytest
 from conftest import TINY_CONFIG, epochs_seen, tiny_archive, train_tiny
 
-from keras_rnnofrnns.experiments import Configuration, run_state, storage
+from tools.experiments import Configuration, run_state, storage
 from tools.reproduce import cli, document, pack
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from keras_rnnofrnns.experiments import run_state
+from tools.experiments import run_state
 from tools.reproduce import plan
 
 

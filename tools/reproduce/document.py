@@ -12,18 +12,18 @@ import re
 import statistics
 import string
 
-from keras_rnnofrnns.experiments import PAPER_DEFAULTS, load_records, render_table
-from keras_rnnofrnns.experiments.records import portable_path, read_record
-from keras_rnnofrnns.experiments.runner import VALIDATION_NOTE
-from keras_rnnofrnns.experiments.runs import (
+from tools.experiments import PAPER_DEFAULTS, load_records, render_table
+from tools.experiments.records import portable_path, read_record
+from tools.experiments.runner import VALIDATION_NOTE
+from tools.experiments.runs import (
     FINISHED,
     IN_PROGRESS,
     NOT_RUN,
     Configuration,
     run_state,
 )
-from keras_rnnofrnns.experiments.storage import atomic_write_text
-from keras_rnnofrnns.experiments.table import TASK_LABELS
+from tools.experiments.storage import atomic_write_text
+from tools.experiments.table import TASK_LABELS
 from tools import REPOSITORY
 from tools.reproduce.launch import DEFAULT_GRACE_SECONDS
 from tools.reproduce.plan import (

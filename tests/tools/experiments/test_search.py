@@ -1,4 +1,4 @@
-"""Tests for keras_rnnofrnns.tuning.search and examples/tune.py.
+"""Tests for tools.experiments.search and examples/tune.py.
 
 The search tests run real KerasTuner searches on a tiny subset of MNIST (a
 2 x 4 assembly, 64 training examples, one epoch) through the example's

@@ -10,7 +10,7 @@ thin fronts over `main`.
 
 Per run it writes into the output folder, named `<task>_<method>_C<C>_seed<seed>`:
 
-- `.json`: the run record (see `keras_rnnofrnns.experiments.records`),
+- `.json`: the run record (see `tools.experiments.records`),
   rewritten after every epoch and marked `finished` at the end;
 - `.keras`: the model of the best epoch, once the run is finished, without
   the optimizer state (a third of the size);
@@ -20,10 +20,10 @@ Per run it writes into the output folder, named `<task>_<method>_C<C>_seed<seed>
   optimizer, epoch) and the best model so far (`best-epoch<E>.keras`): all
   that is temporary is in there.
 
-Every file is written atomically (`keras_rnnofrnns.experiments.storage`), so
+Every file is written atomically (`tools.experiments.storage`), so
 a kill at any instant leaves whole files. Running the same command again
 resumes an interrupted run at its last backed-up epoch, after checking that
-its files agree (`keras_rnnofrnns.experiments.resume`), and skips finished
+its files agree (`tools.experiments.resume`), and skips finished
 ones. A run whose weights end non-finite finishes with `diverged: true` and
 an uncertified certificate that says why. A run whose training is stopped
 before its end by one of the extra `callbacks` (e.g. `StopBeforeDeadline`)
@@ -47,17 +47,17 @@ import time
 import keras
 import numpy as np
 
-from keras_rnnofrnns._checks import check_bool, check_choice, check_int
+from keras_rnnofrnns.checks import check_bool, check_choice, check_int
 from keras_rnnofrnns.data.tasks import TASKS, load_task
-from keras_rnnofrnns.experiments.callbacks import (
+from tools.experiments.callbacks import (
     EpochTimer,
     ResumedEarlyStopping,
     StopBeforeDeadline,
     check_seconds,
 )
-from keras_rnnofrnns.experiments.figures import plot_assembly
-from keras_rnnofrnns.experiments import storage
-from keras_rnnofrnns.experiments.records import (
+from tools.experiments.figures import plot_assembly
+from tools.experiments import storage
+from tools.experiments.records import (
     csv_text,
     environment,
     format_summary,
@@ -68,8 +68,8 @@ from keras_rnnofrnns.experiments.records import (
     write_json,
     write_summary,
 )
-from keras_rnnofrnns.experiments.resume import best_epoch, resume_state
-from keras_rnnofrnns.experiments.settings import (
+from tools.experiments.resume import best_epoch, resume_state
+from tools.experiments.settings import (
     PAPER_DEFAULTS,
     QUICK_DEFAULTS,
     SETTINGS,
@@ -87,7 +87,7 @@ from keras_rnnofrnns.distribution import (
     process_share,
 )
 from keras_rnnofrnns.models import METHODS, method_readout, sequence_classifier
-from keras_rnnofrnns.cells.assembly_cell import find_assembly_cell
+from keras_rnnofrnns.cells import find_assembly_cell
 from keras_rnnofrnns.stability.certificate import certify
 
 VALIDATION_NOTE = (
@@ -133,7 +133,7 @@ class Protocol:
     Build it with `Protocol.create` (which checks every value) or from the
     command line with `parse_protocol`. Besides the attributes below it has
     one attribute per setting of `SETTINGS`
-    (`keras_rnnofrnns.experiments.settings`), named, defaulting to the
+    (`tools.experiments.settings`), named, defaulting to the
     paper's value and described there.
 
     Attributes:
@@ -577,7 +577,7 @@ def train_run(protocol, data, method, coupling_blocks, seed, callbacks=()):
         ValueError: when the run's files cannot be resumed consistently
             (the message names the file and says what to do), or when the
             output folder cannot be written.
-        keras_rnnofrnns.experiments.storage.RunLockedError: when another
+        tools.experiments.storage.RunLockedError: when another
             process is training the same run in the same folder.
     """
     run = _Run(protocol, method, coupling_blocks, seed)

@@ -8,7 +8,7 @@ that plans, resumes or reports runs without training them.
 import dataclasses
 import os
 
-from keras_rnnofrnns.experiments.records import read_record, run_name
+from tools.experiments.records import read_record, run_name
 
 FINISHED = "finished"
 IN_PROGRESS = "in progress"

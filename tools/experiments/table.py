@@ -4,8 +4,8 @@ import argparse
 import os
 
 from keras_rnnofrnns.data.tasks import TASKS
-from keras_rnnofrnns.experiments.records import load_records, summarize
-from keras_rnnofrnns.experiments.settings import PAPER_DEFAULTS, SETTINGS, table_text
+from tools.experiments.records import load_records, summarize
+from tools.experiments.settings import PAPER_DEFAULTS, SETTINGS, table_text
 from keras_rnnofrnns.models import METHODS
 
 # Table 1 of the paper (test accuracy in %, mean ± std over three runs), copied

@@ -1,4 +1,9 @@
-"""The paper's sMNIST / psMNIST experiments: protocol, run records, figures, table.
+"""The experiment harness: protocols, runs, records, figures, tables, searches.
+
+It ships with the repository, not the wheel, and uses only the public API of
+`keras_rnnofrnns`. This package is the paper's sMNIST / psMNIST experiments;
+`timeseries` holds the UCR/UEA protocol and `search` the hyperparameter
+search of `examples/tune.py`.
 
 The protocol's settings are declared once, in `SETTINGS`; the task list and
 the data loading live in `keras_rnnofrnns.data` (`TASKS`, `load_task`).
@@ -8,20 +13,20 @@ fronts over `main`, `table_main` and the functions below. matplotlib is only
 imported when a figure is drawn.
 """
 
-from keras_rnnofrnns.experiments.callbacks import (
+from tools.experiments.callbacks import (
     EpochTimer,
     ResumedEarlyStopping,
     StopBeforeDeadline,
 )
-from keras_rnnofrnns.experiments.figures import plot_assembly
-from keras_rnnofrnns.experiments.records import (
+from tools.experiments.figures import plot_assembly
+from tools.experiments.records import (
     RECORD_KEYS,
     load_records,
     summarize,
     write_summary,
 )
 from keras_rnnofrnns.data.tasks import TASKS
-from keras_rnnofrnns.experiments.runner import (
+from tools.experiments.runner import (
     Protocol,
     build_parser,
     main,
@@ -29,16 +34,16 @@ from keras_rnnofrnns.experiments.runner import (
     run_protocol,
     train_run,
 )
-from keras_rnnofrnns.experiments.runs import Configuration, run_state
-from keras_rnnofrnns.experiments.settings import (
+from tools.experiments.runs import Configuration, run_state
+from tools.experiments.settings import (
     PAPER_DEFAULTS,
     PROTOCOL_KEYS,
     QUICK_DEFAULTS,
     SETTINGS,
     Setting,
 )
-from keras_rnnofrnns.experiments.table import PAPER_TABLE, render_table
-from keras_rnnofrnns.experiments.table import main as table_main
+from tools.experiments.table import PAPER_TABLE, render_table
+from tools.experiments.table import main as table_main
 
 __all__ = [
     "Configuration",

@@ -25,26 +25,26 @@ import os
 
 import numpy as np
 
-from keras_rnnofrnns._checks import check_choice, check_distinct
-from keras_rnnofrnns.cells.assembly_cell import find_assembly_cell
+from keras_rnnofrnns.checks import check_choice, check_distinct
+from keras_rnnofrnns.cells import find_assembly_cell
 from keras_rnnofrnns.coupling.topology import max_coupling_blocks
 from keras_rnnofrnns.data.tasks import TaskData
 from keras_rnnofrnns.data.ucr import load_ucr
-from keras_rnnofrnns.experiments.figures import plot_assembly, plot_learning_curve
-from keras_rnnofrnns.experiments.records import (
+from tools.experiments.figures import plot_assembly, plot_learning_curve
+from tools.experiments.records import (
     format_summary,
     load_records,
     portable_path,
     write_summary,
 )
-from keras_rnnofrnns.experiments.runner import (
+from tools.experiments.runner import (
     Protocol,
     add_time_budget_argument,
     command_line_exit,
     deadline_callbacks,
     train_run,
 )
-from keras_rnnofrnns.experiments.settings import (
+from tools.experiments.settings import (
     Setting,
     add_setting_arguments,
     at_least,
@@ -52,7 +52,7 @@ from keras_rnnofrnns.experiments.settings import (
     settings_from_args,
     switch,
 )
-from keras_rnnofrnns.experiments.storage import atomic_write_text
+from tools.experiments.storage import atomic_write_text
 from keras_rnnofrnns.models import BASELINES, METHODS, baseline_classifier
 
 # The fixed step of every SCN row of the journal's table.

@@ -12,8 +12,8 @@ import numpy as np
 
 import pytest
 
-from keras_rnnofrnns.experiments import records, runner, settings, table
-from keras_rnnofrnns.experiments.settings import (
+from tools.experiments import records, runner, settings, table
+from tools.experiments.settings import (
     PAPER_DEFAULTS,
     PROTOCOL_KEYS,
     QUICK_DEFAULTS,

@@ -1,6 +1,6 @@
 """Run records: one JSON file per training run, and their summary over seeds.
 
-A record is a plain JSON object written by `keras_rnnofrnns.experiments.runner`
+A record is a plain JSON object written by `tools.experiments.runner`
 (see `RECORD_KEYS`). It is always written whole through a temporary file and
 `os.replace`, so a crash never leaves a half-written record behind, and it is
 rewritten after every epoch with `finished: false` so that an interrupted run
@@ -20,8 +20,8 @@ import warnings
 
 import keras
 
-from keras_rnnofrnns.experiments.settings import PROTOCOL_KEYS
-from keras_rnnofrnns.experiments.storage import atomic_write_text
+from tools.experiments.settings import PROTOCOL_KEYS
+from tools.experiments.storage import atomic_write_text
 
 # Keys every record holds (more may be present).
 RECORD_KEYS = (

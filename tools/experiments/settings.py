@@ -13,7 +13,7 @@ more entry here.
 
 import dataclasses
 
-from keras_rnnofrnns._checks import (
+from keras_rnnofrnns.checks import (
     check_bool,
     check_choice,
     check_distinct,

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
-from keras_rnnofrnns.experiments import timeseries
-from keras_rnnofrnns.experiments.records import load_records
-from keras_rnnofrnns.experiments.settings import SETTINGS
-from keras_rnnofrnns.experiments.timeseries import (
+from tools.experiments import timeseries
+from tools.experiments.records import load_records
+from tools.experiments.settings import SETTINGS
+from tools.experiments.timeseries import (
     JOURNAL_SETTINGS,
     TimeSeriesProtocol,
     dataset_settings,
