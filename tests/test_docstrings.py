@@ -10,6 +10,7 @@ import pathlib
 import pytest
 
 import keras_rnnofrnns
+from conftest import run_docstring_examples
 
 # Every package module whose docstrings hold an Example (`>>>`); the last
 # test checks that this list misses none.
@@ -43,16 +44,7 @@ MINIMUM_EXAMPLES = {"keras_rnnofrnns.data.mnist": 8, "keras_rnnofrnns.data.ucr":
 
 
 def run_examples(name):
-    module = importlib.import_module(name)
-    # A copy of the module's own names: each example must import whatever
-    # else it uses, as a reader would.
-    result = doctest.testmod(
-        module,
-        globs=vars(module).copy(),
-        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
-    )
-    assert result.failed == 0
-    assert result.attempted >= MINIMUM_EXAMPLES.get(name, 1)
+    assert run_docstring_examples(name) >= MINIMUM_EXAMPLES.get(name, 1)
 
 
 @pytest.mark.parametrize("name", [name for name in MODULES if name not in NEEDS_MNIST])

@@ -1,14 +1,13 @@
 """The tools stay out of the wheel, use only the library's public names, and their examples run."""
 
 import ast
-import doctest
-import importlib
 import pathlib
 import tomllib
 
 import pytest
 import setuptools
 
+from conftest import run_docstring_examples
 from tools import REPOSITORY
 
 ROOT = pathlib.Path(REPOSITORY)
@@ -65,11 +64,5 @@ NEEDS_MNIST = {"tools.experiments.search"}
 def test_tool_docstring_examples_run(name, request, monkeypatch):
     if name in NEEDS_MNIST:
         monkeypatch.setenv("MNIST_DIR", request.getfixturevalue("mnist_dir"))
-    module = importlib.import_module(name)
-    result = doctest.testmod(
-        module,
-        globs=vars(module).copy(),
-        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
-    )
-    assert result.failed == 0
-    assert result.attempted > 0 or name != "tools.reproduce.plan"
+    attempted = run_docstring_examples(name)
+    assert attempted > 0 or name != "tools.reproduce.plan"
