@@ -70,6 +70,14 @@ def ucr_dir():
     return _data_dir("UCR_DIR")
 
 
+def unset_env(monkeypatch, variable, empty):
+    """Unsets `variable`; with `empty`, sets it to "" instead, which must count as unset."""
+    if empty:
+        monkeypatch.setenv(variable, "")
+    else:
+        monkeypatch.delenv(variable, raising=False)
+
+
 def run_docstring_examples(name):
     """Runs the Examples of module `name`'s docstrings as written; returns how many ran.
 
