@@ -71,6 +71,11 @@ def _activation_name(activation):
     return name
 
 
+def _bounded_sigmoid(logits, low, span):
+    """`low + span * sigmoid(logits)`: the gated steps and the learned coupling step."""
+    return low + span * ops.sigmoid(logits)
+
+
 class RecurrenceOperators(typing.NamedTuple):
     """Everything one step of an assembly needs that depends on the weights alone.
 
@@ -193,7 +198,7 @@ class AssemblyCell(keras.layers.Layer, _SequenceHooks):
     cell then computes what depends on the weights alone once (the coupling,
     the tanh of the diagonal, the Cayley factor: `recurrence_operators()`),
     and each step is `fast_step()`. Called on its own, outside an RNN loop,
-    the cell computes everything at each call, with the same results.
+    the cell prepares the operators at each call and takes the same step.
     `AssemblyRNN` is the same model with a leaner sequence-level loop.
 
     Args:
@@ -453,7 +458,7 @@ class AssemblyCell(keras.layers.Layer, _SequenceHooks):
         self.coupling.build((None, self.units))
         self.built = True
 
-    # -- the effective parameters, computed once per call -------------------
+    # -- the effective parameters, computed once per sequence ---------------
 
     @property
     def step_size(self):
@@ -472,7 +477,7 @@ class AssemblyCell(keras.layers.Layer, _SequenceHooks):
             return TanhDiag()(raw)
         return ClipDiag()(raw)
 
-    def _module_term(self, phi, module, feature_major=False):
+    def _module_term(self, phi, module, feature_major):
         """W phi(x) for a batch, given the diagonal or the (p, N, N) blocks.
 
         `phi` is (batch, H), or (H, batch) with `feature_major`; a diagonal
@@ -499,20 +504,13 @@ class AssemblyCell(keras.layers.Layer, _SequenceHooks):
                 "expected rank 2, (batch, features), at each step."
             )
 
-    def input_drive(self, inputs):
-        """`u K + b` for inputs of shape (..., input_dim)."""
-        drive = ops.matmul(inputs, ops.cast(self.input_kernel, inputs.dtype))
-        if self.bias is not None:
-            drive = drive + ops.cast(self.bias, inputs.dtype)
-        return drive
-
     def coupling_step_values(self, dtype=None):
         """The per-unit steps D of a learned coupling step (H,), or None if fixed."""
         if self.coupling_step_kernel is None:
             return None
         low, high = self.gate_bounds
         raw = ops.cast(self.coupling_step_kernel, dtype or self.compute_dtype)
-        return low + (high - low) * ops.sigmoid(raw)
+        return _bounded_sigmoid(raw, low, high - low)
 
     def cayley_operator(self, dtype=None):
         """Q = Cay(S) = (I - S/2)^-1 (I + S/2) as an H x H tensor; `x_{t+1} = Q y`.
@@ -534,23 +532,7 @@ class AssemblyCell(keras.layers.Layer, _SequenceHooks):
         eye = ops.eye(self.units, dtype=solve_dtype)
         return ops.cast(ops.solve(eye - half, eye + half), dtype)
 
-    def gate_values(self, inputs, states):
-        """The gated steps Delta_t (batch, H) for one step's inputs and states.
-
-        Per module for sparse modules: each module's step repeated over its units.
-        """
-        dtype = states.dtype
-        logits = ops.matmul(inputs, ops.cast(self.gate_kernel, dtype))
-        logits = logits + ops.cast(self.gate_bias, dtype)
-        if self.gate_state is not None:
-            logits = logits + ops.cast(self.gate_state, dtype) * self._state_summary(states)
-        return self._expand_gate(self._bounded(logits), feature_major=False)
-
-    def _bounded(self, logits):
-        low, high = self.gate_bounds
-        return low + (high - low) * ops.sigmoid(logits)
-
-    def _state_summary(self, states, feature_major=False):
+    def _state_summary(self, states, feature_major):
         """What the state gate sees: the unit (diagonal) or the module mean (sparse)."""
         if self.module_weights != "sparse":
             return states
@@ -590,27 +572,12 @@ class AssemblyCell(keras.layers.Layer, _SequenceHooks):
     def call(self, inputs, states, training=False):
         self._check_inputs(inputs)
         x = states[0] if isinstance(states, (list, tuple)) else states
-        operators = self._sequence.operators
-        if operators is not None:
-            x_next = self.fast_step(operators, x, ops.cast(inputs, x.dtype))
-            return x_next, [x_next]
-        module = self._module_parameter(x.dtype)
-        forcing = self._module_term(self.activation(x), module) + self.input_drive(inputs)
-        step = (
-            ops.cast(self.step_size, x.dtype)
-            if self.gate is None
-            else self.gate_values(inputs, x)
-        )
-        if self.integrator == "euler":
-            x_next = x + step * (forcing - x + self.coupling(x))
-        else:
-            # Only when called outside an RNN loop: inside one, Q comes from
-            # the operators prepared for the sequence.
-            q = self.cayley_operator(x.dtype)
-            x_next = ops.matmul(x + step * (forcing - x), ops.transpose(q))
+        # Inside an RNN loop, the operators prepared for the sequence;
+        # called on its own, the cell prepares them for this one step.
+        x_next = self.fast_step(self.sequence_operators(), x, ops.cast(inputs, x.dtype))
         return x_next, [x_next]
 
-    # -- the same step for a loop that hoists the weight work ---------------
+    # -- the operators, prepared once per sequence, and the one step --------
 
     def recurrence_operators(self, dtype=None, feature_major=False):
         """Everything the step needs that depends on the weights alone.
@@ -675,7 +642,32 @@ class AssemblyCell(keras.layers.Layer, _SequenceHooks):
         return None if weight is None else ops.cast(weight, dtype)
 
     def fast_step(self, operators, x, inputs):
-        """One step from `recurrence_operators()`: x_{t+1} from x_t and u_t."""
+        """One step of the assembly, x_{t+1} from x_t and u_t, with prepared operators.
+
+        The cell's only step: `call` runs it, and so do the loops of
+        `AssemblyRNN`.
+
+        Args:
+            operators: a `RecurrenceOperators` from `recurrence_operators()`.
+            x: the states x_t, (batch, H) or, for feature-major operators,
+                (H, batch).
+            inputs: the inputs u_t, (batch, input_dim) or (input_dim, batch)
+                likewise, in the dtype of `x`.
+
+        Returns:
+            x_{t+1}, in the layout of `x`.
+
+        Example:
+        >>> import numpy as np
+        >>> from keras import ops
+        >>> cell = AssemblyCell(num_modules=2, module_size=3, coupling_blocks=1,
+        ...                     gate="input", seed=0)
+        >>> cell.build((None, 1))
+        >>> x, u = ops.zeros((4, 6)), ops.ones((4, 1))
+        >>> step = cell.fast_step(cell.recurrence_operators(), x, u)
+        >>> np.allclose(ops.convert_to_numpy(step), ops.convert_to_numpy(cell(u, [x])[0]))
+        True
+        """
         feature_major = operators.feature_major
 
         def project(matrix, vectors):
@@ -694,7 +686,7 @@ class AssemblyCell(keras.layers.Layer, _SequenceHooks):
         logits = project(operators.gate_kernel, inputs) + operators.gate_bias
         if operators.gate_state is not None:
             logits = logits + operators.gate_state * self._state_summary(x, feature_major)
-        delta = operators.gate_low + operators.gate_span * ops.sigmoid(logits)
+        delta = _bounded_sigmoid(logits, operators.gate_low, operators.gate_span)
         delta = self._expand_gate(delta, feature_major)
         if operators.integrator == "euler":
             return x + delta * (project(operators.transition, x) + forcing)

@@ -352,9 +352,9 @@ def test_config_round_trip_every_integrator_and_gate():
 class PerStepCell(AssemblyCell):
     """The cell as it runs without keras.layers.RNN's per-sequence hook.
 
-    Every step then rebuilds the weight-only work (structural coupling, the
-    diagonal's tanh, the Cayley solve) instead of using the prepared
-    `RecurrenceOperators`: the path a direct call of the cell takes.
+    Every step then prepares its own `RecurrenceOperators` (structural
+    coupling, the diagonal's tanh, the Cayley solve) instead of using those
+    prepared once per sequence: the path a direct call of the cell takes.
     """
 
     def get_dropout_mask(self, step_input):
@@ -413,7 +413,8 @@ def test_weight_work_runs_once_per_sequence_and_never_outlives_it(layer_kind):
     u = rng.normal(size=(BATCH, FEATURES)).astype("float32")
     reference = reference_sequence(cell, u[:, None], initial_state=x)[:, 0]
     np.testing.assert_allclose(to_numpy(cell(u, [x])[0]), reference, rtol=1e-4, atol=1e-5)
-    assert len(calls) == 1
+    # The direct call prepared operators of its own, once, from the new weights.
+    assert len(calls) == 2
 
 
 def test_stacked_cells_equal_the_layers_in_sequence():
