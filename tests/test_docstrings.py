@@ -14,6 +14,7 @@ MODULES = [
     "keras_rnnofrnns._checks",
     "keras_rnnofrnns.cells.assembly_cell",
     "keras_rnnofrnns.cells.assembly_rnn",
+    "keras_rnnofrnns.cells.traversal",
     "keras_rnnofrnns.constraints.diagonal",
     "keras_rnnofrnns.constraints.skew",
     "keras_rnnofrnns.coupling.skew_coupling",

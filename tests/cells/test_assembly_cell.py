@@ -36,14 +36,7 @@ from conftest import (
 )
 from reference import reference_matrices, reference_sequence, relu
 
-from keras_rnnofrnns import (
-    AssemblyCell,
-    AssemblyRNN,
-    ClipDiag,
-    certify,
-    find_assembly_cell,
-    find_assembly_cells,
-)
+from keras_rnnofrnns import AssemblyCell, AssemblyRNN, ClipDiag, certify
 from keras_rnnofrnns.modules import spectral_radius
 
 
@@ -230,46 +223,6 @@ def test_training_moves_trainable_parts_only_and_stays_finite(strategy, layer_ki
     )
     assert {path.split("/")[-1] for path in trainable} == expected
     assert certify(cell).ode_contracting
-
-
-def test_find_assembly_cell_walks_nested_models_and_wrappers():
-    layer = AssemblyRNN(2, 2, 1, seed=0, return_sequences=True)
-    inner = keras.Sequential([keras.Input((3, 1)), layer])
-    # Nested model, then a wrapper (Bidirectional over a plain RNN cell).
-    outer = keras.Sequential([keras.Input((3, 1)), inner, keras.layers.Dense(2)])
-    assert find_assembly_cell(outer) is layer.cell
-    assert find_assembly_cell(layer) is layer.cell and find_assembly_cell(layer.cell) is layer.cell
-    cell = AssemblyCell(2, 2, 1, seed=1)
-    wrapped = keras.Sequential([keras.Input((3, 1)), keras.layers.Bidirectional(keras.layers.RNN(cell))])
-    # Bidirectional copies the forward layer: two cells, both found.
-    with pytest.raises(ValueError, match="holds 2 AssemblyCells"):
-        find_assembly_cell(wrapped)
-    inputs = keras.Input((3, 1))
-    shared = keras.Model(inputs, [layer(inputs), layer(inputs)])
-    assert find_assembly_cell(shared) is layer.cell  # one cell, reached twice
-    plain = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
-    assert find_assembly_cell(plain, missing_ok=True) is None
-    with pytest.raises(ValueError, match="holds 0 AssemblyCells"):
-        find_assembly_cell(plain)
-    with pytest.raises(ValueError, match="received Dense"):
-        find_assembly_cell(keras.layers.Dense(2), missing_ok=True)
-
-
-def test_find_assembly_cells_lists_every_assembly_in_model_order():
-    first = AssemblyRNN(2, 2, 1, seed=0, return_sequences=True)
-    second = keras.layers.RNN(AssemblyCell(2, 2, 1, seed=1), return_sequences=True)
-    third = AssemblyRNN(2, 2, 1, seed=2)
-    inner = keras.Sequential([keras.Input((3, 1)), first, second])
-    model = keras.Sequential([keras.Input((3, 1)), inner, third, keras.layers.Dense(2)])
-    assert find_assembly_cells(model) == [first.cell, second.cell, third.cell]
-    assert find_assembly_cells(third) == [third.cell]
-    assert find_assembly_cells(third.cell) == [third.cell]
-    assert find_assembly_cells(keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])) == []
-    with pytest.raises(ValueError, match="received Dense"):
-        find_assembly_cells(keras.layers.Dense(2))
-    # The one-cell search names the count and where to find them all.
-    with pytest.raises(ValueError, match=r"holds 3 AssemblyCells.*find_assembly_cells\(model\)"):
-        find_assembly_cell(model)
 
 
 # -- integrators, gates and the learned coupling step ------------------------
