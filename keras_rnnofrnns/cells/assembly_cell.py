@@ -1,5 +1,6 @@
 """AssemblyCell: one step of a stable assembly of RNN modules."""
 
+import sys
 import typing
 
 import keras
@@ -74,6 +75,56 @@ def _activation_name(activation):
 def _bounded_sigmoid(logits, low, span):
     """`low + span * sigmoid(logits)`: the gated steps and the learned coupling step."""
     return low + span * ops.sigmoid(logits)
+
+
+def _traced_for_tensorflow_export():
+    """Whether JAX is tracing this call for a TensorFlow SavedModel (jax2tf).
+
+    JAX lowers `ops.solve` to a call into its own LAPACK kernels, which
+    TensorFlow does not have: a model that JAX exports with it does not run
+    in TensorFlow. jax2tf keeps a list while it converts a function, and
+    None otherwise; it is looked up, not imported, as only an export loads it.
+    """
+    if keras.backend.backend() != "jax":
+        return False
+    jax2tf = sys.modules.get("jax.experimental.jax2tf.jax2tf")
+    converting = getattr(jax2tf, "get_thread_local_state_call_tf_concrete_function_list", None)
+    return converting is not None and converting() is not None
+
+
+def _gauss_jordan_solve(a, b):
+    """A^-1 B by Gauss-Jordan elimination with partial pivoting, in plain operations.
+
+    A loop of gathers and elementwise updates, which TensorFlow runs too.
+    The row swaps keep it as accurate as `ops.solve` for the Cayley factor's
+    A = I - S/2 when S is large; without them, a coupling of norm 1000 loses
+    three digits.
+
+    Args:
+        a: a square, invertible (n, n) tensor.
+        b: an (n, m) tensor.
+
+    Returns:
+        The (n, m) solution X of A X = B.
+    """
+    n = a.shape[0]
+    index = ops.arange(n)
+    rows = ops.expand_dims(index, 1)
+
+    def eliminate(k, augmented):
+        # The row of the largest |entry| of column k at or below row k, swapped into row k.
+        candidates = ops.where(index >= k, ops.abs(ops.take(augmented, k, axis=1)), -1.0)
+        pivot = ops.argmax(candidates)
+        order = ops.where(index == k, pivot, ops.where(index == pivot, k, index))
+        augmented = ops.take(augmented, order, axis=0)
+        row = ops.take(augmented, k, axis=0)
+        row = row / ops.take(row, k)
+        column = ops.take(augmented, k, axis=1)
+        reduced = augmented - ops.expand_dims(column, 1) * ops.expand_dims(row, 0)
+        return ops.where(rows == k, ops.expand_dims(row, 0), reduced)
+
+    augmented = ops.fori_loop(0, n, eliminate, ops.concatenate([a, b], axis=1))
+    return augmented[:, n:]
 
 
 class RecurrenceOperators(typing.NamedTuple):
@@ -516,7 +567,9 @@ class AssemblyCell(keras.layers.Layer, _SequenceHooks):
         """Q = Cay(S) = (I - S/2)^-1 (I + S/2) as an H x H tensor; `x_{t+1} = Q y`.
 
         S = h L with a fixed coupling step, D^1/2 L D^1/2 with a learned one.
-        One differentiable H x H solve.
+        One differentiable H x H solve (an elimination in plain operations
+        while JAX exports the model to TensorFlow, which cannot run JAX's
+        LAPACK call).
         """
         dtype = keras.backend.standardize_dtype(dtype or self.compute_dtype)
         # Half-precision solves are missing on some backends and too coarse
@@ -530,7 +583,8 @@ class AssemblyCell(keras.layers.Layer, _SequenceHooks):
             root = ops.sqrt(steps)
             half = 0.5 * coupling * ops.expand_dims(root, 1) * ops.expand_dims(root, 0)
         eye = ops.eye(self.units, dtype=solve_dtype)
-        return ops.cast(ops.solve(eye - half, eye + half), dtype)
+        solve = _gauss_jordan_solve if _traced_for_tensorflow_export() else ops.solve
+        return ops.cast(solve(eye - half, eye + half), dtype)
 
     def _state_summary(self, states, feature_major):
         """What the state gate sees: the unit (diagonal) or the module mean (sparse)."""

@@ -37,6 +37,7 @@ from conftest import (
 from reference import reference_matrices, reference_sequence, relu
 
 from keras_rnnofrnns import AssemblyCell, AssemblyRNN, ClipDiag, certify
+from keras_rnnofrnns.cells.assembly_cell import _gauss_jordan_solve, _traced_for_tensorflow_export
 from keras_rnnofrnns.modules import spectral_radius
 
 
@@ -558,3 +559,27 @@ def test_cayley_stays_bounded_where_euler_blows_up(strategy):
     euler_certificate = certify(euler)
     assert euler_certificate.ode_contracting and not euler_certificate.certified
     assert euler_certificate.euler_bound > 1.0 and "factor bound" in euler_certificate.reason
+
+
+@pytest.mark.parametrize("strategy", ["tanh_diag", "sparse"])
+def test_elimination_for_the_export_solves_as_accurately_as_solve(strategy):
+    # The solve a JAX model exports to TensorFlow (see test_assembly_rnn.py):
+    # on the Cayley system of a huge coupling, as accurate as keras.ops.solve
+    # (elimination without row swaps loses about three digits here).
+    coupling = stressed_layer(strategy, "cayley").cell.coupling_matrix().astype(np.float64)
+    units = coupling.shape[0]
+    eye = np.eye(units)
+    a = eye - 0.5 * coupling
+    b = np.concatenate([eye + 0.5 * coupling, np.random.default_rng(3).normal(size=(units, 3))], 1)
+    exact = np.linalg.solve(a, b)
+    a32, b32 = keras.ops.convert_to_tensor(a, "float32"), keras.ops.convert_to_tensor(b, "float32")
+    eliminated = to_numpy(_gauss_jordan_solve(a32, b32))
+    solved = to_numpy(keras.ops.solve(a32, b32))
+    assert eliminated.shape == (units, units + 3)
+    error = np.abs(eliminated - exact).max()
+    assert error <= 4 * np.abs(solved - exact).max() + 1e-6, error
+
+
+def test_the_solve_is_keras_solve_outside_an_export():
+    # Only JAX's conversion for a TensorFlow SavedModel takes the elimination.
+    assert not _traced_for_tensorflow_export()
