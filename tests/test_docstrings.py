@@ -18,6 +18,7 @@ MODULES = [
     "keras_rnnofrnns.checks",
     "keras_rnnofrnns.cells.assembly_cell",
     "keras_rnnofrnns.cells.assembly_rnn",
+    "keras_rnnofrnns.cells.traversal",
     "keras_rnnofrnns.constraints.diagonal",
     "keras_rnnofrnns.constraints.skew",
     "keras_rnnofrnns.coupling.skew_coupling",
