@@ -209,8 +209,14 @@ def add_device_arguments(parser, verbose=None):
 def settings_from_args(args, names):
     """The protocol `create` settings `names` as the parsed flags `args` hold them.
 
-    Lists become tuples; a flag left out, or one this command line does not
-    offer, is None, so that `create` fills in its default.
+    Args:
+        args: the parsed flags (an `argparse.Namespace`).
+        names: the settings to read, each the `dest` of its flag.
+
+    Returns:
+        Setting name -> value, lists as tuples; a flag left out, or one this
+        command line does not offer, is None, so that `create` fills in its
+        default.
     """
     values = {name: getattr(args, name, None) for name in names}
     return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
