@@ -82,6 +82,7 @@ from tools.experiments.settings import (
     TABLE_WORDS,
     add_device_arguments,
     add_shared_arguments,
+    lr_drops_words,
     settings_from_args,
     table_text,
     words,
@@ -967,7 +968,7 @@ def add_protocol_arguments(parser, permuted=True, verbose=1, coupling_blocks=Non
     paper = PAPER_DEFAULTS
     defaults = {name: words(value) for name, value in paper.items()}
     defaults.update(
-        lr_drops=",".join(map(str, paper["lr_drops"])),
+        lr_drops=lr_drops_words(paper["lr_drops"]),
         coupling_blocks=words(coupling_blocks or paper["coupling_blocks"]),
     )
     parser.add_argument(

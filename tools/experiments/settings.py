@@ -88,6 +88,16 @@ def lr_drops_flag(text):
     return tuple(int(part) for part in text.split(",") if part.strip())
 
 
+def lr_drops_words(drops):
+    """`drops` as `--lr-drops` takes them: (80, 150) -> `"80,150"`.
+
+    Example:
+    >>> lr_drops_flag(lr_drops_words((80, 150)))
+    (80, 150)
+    """
+    return ",".join(map(str, drops))
+
+
 def words(value):
     """A default as the flags' help writes it: lists space-separated.
 

@@ -48,6 +48,7 @@ from tools.experiments.runner import (
 from tools.experiments.settings import (
     add_device_arguments,
     add_shared_arguments,
+    lr_drops_words,
     settings_from_args,
     words,
 )
@@ -388,7 +389,7 @@ def build_parser():
             batch_size=row,
             learning_rate=row,
             optimizer=protocol["optimizer"],
-            lr_drops=",".join(map(str, protocol["lr_drops"])),
+            lr_drops=lr_drops_words(protocol["lr_drops"]),
             patience=protocol["patience"],
         ),
     )
