@@ -5,8 +5,10 @@ It ships with the repository, not the wheel, and uses only the public API of
 `timeseries` holds the UCR/UEA protocol and `search` the hyperparameter
 search of `examples/tune.py`.
 
-The protocol's settings are declared once, in `SETTINGS`; the task list and
-the data loading live in `keras_rnnofrnns.data` (`TASKS`, `load_task`).
+The MNIST protocol is the dataclass `Protocol`, its defaults `PAPER_DEFAULTS`
+and `QUICK_DEFAULTS`; the settings whose agreement makes runs comparable are
+`PROTOCOL_KEYS`. The task list and the data loading live in
+`keras_rnnofrnns.data` (`TASKS`, `load_task`).
 
 `examples/smnist.py`, `examples/psmnist.py` and `examples/table.py` are thin
 fronts over `main`, `table_main` and the functions below. matplotlib is only
@@ -27,6 +29,8 @@ from tools.experiments.records import (
 )
 from keras_rnnofrnns.data.tasks import TASKS
 from tools.experiments.runner import (
+    PAPER_DEFAULTS,
+    QUICK_DEFAULTS,
     Protocol,
     build_parser,
     main,
@@ -35,13 +39,7 @@ from tools.experiments.runner import (
     train_run,
 )
 from tools.experiments.runs import Configuration, run_state
-from tools.experiments.settings import (
-    PAPER_DEFAULTS,
-    PROTOCOL_KEYS,
-    QUICK_DEFAULTS,
-    SETTINGS,
-    Setting,
-)
+from tools.experiments.settings import PROTOCOL_KEYS
 from tools.experiments.table import PAPER_TABLE, render_table
 from tools.experiments.table import main as table_main
 
@@ -55,8 +53,6 @@ __all__ = [
     "QUICK_DEFAULTS",
     "RECORD_KEYS",
     "ResumedEarlyStopping",
-    "SETTINGS",
-    "Setting",
     "StopBeforeDeadline",
     "TASKS",
     "build_parser",
