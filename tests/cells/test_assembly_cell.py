@@ -12,27 +12,9 @@ import keras
 import numpy as np
 import pytest
 from conftest import (
-    BATCH,
-    C,
-    FEATURES,
-    MASK,
-    SMALL_C,
-    SMALL_N,
-    SMALL_P,
-    STEPS,
-    STRATEGIES,
-    VARIANT_IDS,
-    VARIANTS,
-    N,
-    P,
-    assert_same_gradients,
-    classifier,
-    make_inputs,
-    perturb_trainable,
-    sequences,
-    to_numpy,
-    toy_data,
-    variant_arguments,
+    BATCH, C, FEATURES, MASK, SMALL_C, SMALL_N, SMALL_P, STEPS, STRATEGIES, VARIANT_IDS,
+    VARIANTS, N, P, assert_same_gradients, classifier, make_inputs, perturb_trainable,
+    sequences, to_numpy, toy_data, variant_arguments,
 )
 from reference import reference_matrices, reference_sequence, relu
 

@@ -16,28 +16,9 @@ import keras
 import numpy as np
 import pytest
 from conftest import (
-    ATOL,
-    BATCH,
-    FEATURES,
-    MASK,
-    RTOL,
-    SMALL_C,
-    SMALL_N,
-    SMALL_P,
-    STEPS,
-    STRATEGIES,
-    VARIANT_IDS,
-    VARIANTS,
-    C,
-    N,
-    P,
-    assert_same_gradients,
-    layer_pair,
-    make_inputs,
-    perturb_trainable,
-    sequences,
-    to_numpy,
-    variant_arguments,
+    ATOL, BATCH, FEATURES, MASK, RTOL, SMALL_C, SMALL_N, SMALL_P, STEPS, STRATEGIES,
+    VARIANT_IDS, VARIANTS, C, N, P, assert_same_gradients, layer_pair, make_inputs,
+    perturb_trainable, sequences, to_numpy, variant_arguments,
 )
 from reference import reference_sequence
 
