@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
+from keras_rnnofrnns.distribution import describe_devices
 from tools.experiments import timeseries
 from tools.experiments.records import load_records
 from tools.experiments.runner import BaseProtocol
@@ -194,8 +195,9 @@ def test_command_line_and_report(toy_dir, tmp_path, capsys):
     timeseries.main(["report", "--results", output, "--output", document])
     text = open(document).read()
     assert "## Toy" in text and "| scn-3 | 1 | 1 |" in text and "optimistic" in text
-    # The read-out each run used, from its record.
-    assert re.search(r"\| scn-3 \| 1 \|.*\| dense \| (yes|no) \| cpu \|", text)
+    # The read-out each run used and the device it trained on, from its record.
+    device = re.escape(describe_devices())
+    assert re.search(rf"\| scn-3 \| 1 \|.*\| dense \| (yes|no) \| {device} \|", text)
     with pytest.raises(SystemExit):
         timeseries.main(["report", "--results", str(tmp_path / "missing")])
     assert "does not exist" in capsys.readouterr().err
