@@ -26,7 +26,7 @@ import argparse
 from keras_rnnofrnns import METHODS, PAPER_METHODS
 from keras_rnnofrnns.checks import check_int
 from keras_rnnofrnns.distribution import data_parallel_scope
-from keras_rnnofrnns.data import TASKS, load_task
+from tools.experiments.tasks import TASKS, load_task
 from keras_rnnofrnns.tuning import AssemblyHyperModel
 from keras_rnnofrnns.tuning.hypermodel import DEFAULT_DT, DEFAULT_LEARNING_RATE
 from tools.experiments.search import TUNERS, check_search_settings, run_search

@@ -134,7 +134,7 @@ def _experiment_run(folder, x, y):
     Returns:
         1 if it returned a finished record, 0 an unfinished one, -1 none.
     """
-    from keras_rnnofrnns.data import TaskData
+    from tools.experiments.tasks import TaskData
     from tools.experiments import Protocol, train_run
 
     os.makedirs(folder, exist_ok=True)

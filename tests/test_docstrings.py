@@ -23,7 +23,6 @@ MODULES = [
     "keras_rnnofrnns.constraints.skew",
     "keras_rnnofrnns.coupling.skew_coupling",
     "keras_rnnofrnns.data.mnist",
-    "keras_rnnofrnns.data.tasks",
     "keras_rnnofrnns.data.ucr",
     "keras_rnnofrnns.distribution",
     "keras_rnnofrnns.models",
@@ -35,7 +34,6 @@ MODULES = [
 # the data is (the `mnist_dir` fixture skips otherwise).
 NEEDS_MNIST = {
     "keras_rnnofrnns.data.mnist",
-    "keras_rnnofrnns.data.tasks",
     "keras_rnnofrnns.tuning.hypermodel",
 }
 

@@ -57,7 +57,7 @@ def test_tools_import_no_private_library_name(path):
 
 # These tools' examples read MNIST from MNIST_DIR: they run only where the
 # data is (the `mnist_dir` fixture skips otherwise).
-NEEDS_MNIST = {"tools.experiments.search"}
+NEEDS_MNIST = {"tools.experiments.search", "tools.experiments.tasks"}
 
 
 @pytest.mark.parametrize("name", TOOL_MODULES)

@@ -27,7 +27,7 @@ from tools.experiments.records import (
     summarize,
     write_summary,
 )
-from keras_rnnofrnns.data.tasks import TASKS
+from tools.experiments.tasks import TASKS
 from tools.experiments.runner import (
     PAPER_DEFAULTS,
     QUICK_DEFAULTS,

@@ -56,7 +56,7 @@ from keras_rnnofrnns.checks import (
     check_seed,
 )
 from keras_rnnofrnns.coupling.topology import max_coupling_blocks
-from keras_rnnofrnns.data.tasks import TASKS, load_task
+from tools.experiments.tasks import TASKS, load_task
 from tools.experiments.callbacks import (
     EpochTimer,
     ResumedEarlyStopping,

@@ -21,7 +21,7 @@ import keras_tuner
 import numpy as np
 
 from keras_rnnofrnns.checks import fail, check_choice, check_int, check_real, check_seed
-from keras_rnnofrnns.data.tasks import TaskData
+from tools.experiments.tasks import TaskData
 from keras_rnnofrnns.distribution import describe_devices
 from tools.experiments.records import read_json, write_json
 from tools.experiments.storage import atomic_write, atomic_write_text

@@ -3,7 +3,7 @@
 import argparse
 import os
 
-from keras_rnnofrnns.data.tasks import TASKS
+from tools.experiments.tasks import TASKS
 from tools.experiments.records import load_records, summarize
 from tools.experiments.runner import PAPER_DEFAULTS
 from tools.experiments.settings import TABLE_WORDS, table_text

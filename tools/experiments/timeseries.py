@@ -29,7 +29,7 @@ import numpy as np
 from keras_rnnofrnns.checks import check_bool, check_choice, check_distinct, check_int
 from keras_rnnofrnns.cells import find_assembly_cell
 from keras_rnnofrnns.coupling.topology import max_coupling_blocks
-from keras_rnnofrnns.data.tasks import TaskData
+from tools.experiments.tasks import TaskData
 from keras_rnnofrnns.data.ucr import load_ucr
 from tools.experiments.figures import plot_assembly, plot_learning_curve
 from tools.experiments.records import (

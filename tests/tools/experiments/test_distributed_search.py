@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from conftest import ROOT, free_port
 
-from keras_rnnofrnns.data import TaskData
+from tools.experiments.tasks import TaskData
 from keras_rnnofrnns.tuning import AssemblyHyperModel
 from tools.experiments.search import distributed_worker_id, run_search
 

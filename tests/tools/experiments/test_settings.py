@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
-from keras_rnnofrnns.data import TaskData
+from tools.experiments.tasks import TaskData
 
 from tools.experiments import records, runner, settings, table
 from tools.experiments.runner import PAPER_DEFAULTS, QUICK_DEFAULTS
