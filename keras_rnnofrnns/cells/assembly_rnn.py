@@ -6,7 +6,6 @@ from keras import ops
 from keras_rnnofrnns.checks import check_int
 from keras_rnnofrnns.cells.assembly_cell import AssemblyCell
 
-@keras.saving.register_keras_serializable(package="keras_rnnofrnns")
 
 def _cell_property(path):
     """A read-only property giving `self.cell.<path>` (a dotted attribute path)."""
@@ -19,6 +18,8 @@ def _cell_property(path):
 
     return property(get, doc=f"The cell's `{path}`.")
 
+
+@keras.saving.register_keras_serializable(package="keras_rnnofrnns")
 class AssemblyRNN(keras.layers.RNN):
     """An assembly of RNN modules over whole sequences: `RNN(AssemblyCell)`, faster.
 
