@@ -48,6 +48,7 @@ import keras
 import numpy as np
 
 from keras_rnnofrnns import METHODS, sequence_classifier
+from keras_rnnofrnns.distribution import describe_devices
 
 BACKEND = keras.backend.backend()
 NUM_CLASSES = 10
@@ -154,35 +155,6 @@ def set_precision(precision):
 
         tf.config.experimental.enable_tensor_float_32_execution(precision == "high")
     return "tensorflow default (TF32 allowed on GPUs)" if precision == "default" else precision
-
-
-def device_name():
-    """The accelerator the backend computes on, or the CPU model."""
-    if BACKEND == "jax":
-        import jax
-
-        device = jax.devices()[0]
-        if device.platform != "cpu":
-            return f"{device.platform}: {device.device_kind}"
-    elif BACKEND == "torch":
-        import torch
-
-        if torch.cuda.is_available():
-            return f"cuda: {torch.cuda.get_device_name()}"
-    elif BACKEND == "tensorflow":
-        import tensorflow as tf
-
-        gpus = tf.config.list_logical_devices("GPU")
-        if gpus:
-            return f"gpu: {gpus[0].name}"
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = (line.split(":", 1)[1] for line in f if line.startswith("model name"))
-            cpu = next(names).strip()
-    except (OSError, StopIteration):
-        pass
-    return f"cpu: {cpu}, {os.cpu_count()} logical cores"
 
 
 def versions():
@@ -597,7 +569,7 @@ def run(args):
         "command": " ".join([f"KERAS_BACKEND={BACKEND}", "python"] + sys.argv),
         "date": started.isoformat(timespec="seconds"),
         "backend": BACKEND,
-        "device": device_name(),
+        "device": describe_devices(),
         "versions": versions(),
         "matmul_precision": precision,
         "dtype": "float32",
@@ -620,7 +592,7 @@ def run(args):
 
 def print_table(report):
     config = report["config"]
-    print(f"\n{report['backend']} on {report['device']}; {report['matmul_precision']}")
+    print(f"\n{report['device']}; {report['matmul_precision']}")
     print(f"versions {report['versions']}")
     print(f"load average {report['load_average_before']} -> {report['load_average_after']}")
     print(f"{config['modules']}x{config['units']}, C={config['coupling_blocks']}, "

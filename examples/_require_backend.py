@@ -5,6 +5,10 @@ Keras imports its backend at import time, and a missing one (say the default,
 TensorFlow, after installing only JAX) would end in a long traceback, on
 `--help` too. Importing this module exits with status 2 and one line that
 says what to do instead.
+
+It also puts the checkout's root first on `sys.path`: the experiment harness
+(`tools/`) ships with the repository, not the wheel, and the examples import
+it from the checkout they run from.
 """
 
 import importlib.util
@@ -69,3 +73,6 @@ _message = missing_backend_message()
 if _message is not None:
     print(_message, file=sys.stderr)
     sys.exit(2)
+
+# After the check, so that a missing backend is reported before anything else.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -9,15 +9,9 @@ code is in the repository's `tools/curves.py` (not part of the installed
 package).
 """
 
-import os
-import sys
-
 import _require_backend  # noqa: F401 - first: exits with one line without a backend
 
-# `tools/` ships with the repository, not the wheel: import it from this checkout.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from tools.curves import main  # noqa: E402
+from tools.curves import main
 
 if __name__ == "__main__":
     main()

@@ -4,11 +4,11 @@
     python examples/psmnist.py             # the paper's full psMNIST grid
     python examples/psmnist.py --help
 
-All the code is in `keras_rnnofrnns.experiments.runner`.
+All the code is in the repository's `tools/experiments/runner.py`.
 """
 
 import _require_backend  # noqa: F401 - first: exits with one line without a backend
-from keras_rnnofrnns.experiments import main
+from tools.experiments import main
 
 if __name__ == "__main__":
     main("psmnist")

@@ -9,17 +9,13 @@
 
 docs/reproduction.md says how to run it on a GPU machine. The code is in the
 repository's `tools/reproduce/` (not part of the installed package), over the
-public API of `keras_rnnofrnns.experiments`.
+experiment harness `tools/experiments/` and the library's public API.
 """
 
 import _require_backend  # noqa: F401 - first: exits with one line without a backend
-import os
 import sys
 
-# `tools/` ships with the repository, not the wheel: import it from this checkout.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from tools.reproduce.cli import main  # noqa: E402
+from tools.reproduce.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -4,7 +4,7 @@
 """
 
 import _require_backend  # noqa: F401 - first: exits with one line without a backend
-from keras_rnnofrnns.experiments import table_main
+from tools.experiments import table_main
 
 if __name__ == "__main__":
     table_main()

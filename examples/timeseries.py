@@ -7,11 +7,11 @@
 
 Data: `--data-dir` or `UCR_DIR` (files `<name>_TRAIN/_TEST.tsv` or `.ts`, plain
 or gzipped), else aeon's downloader if aeon is installed. All the code is in
-`keras_rnnofrnns.experiments.timeseries`.
+`tools.experiments.timeseries`.
 """
 
 import _require_backend  # noqa: F401 - first: exits with one line without a backend
-from keras_rnnofrnns.experiments.timeseries import main
+from tools.experiments.timeseries import main
 
 if __name__ == "__main__":
     main()

@@ -1,6 +1,6 @@
 """Search assembly hyperparameters on sequential or permuted sequential MNIST.
 
-A thin command line over `keras_rnnofrnns.tuning.run_search`: KerasTuner
+A thin command line over the repository's `tools.experiments.search.run_search`: KerasTuner
 searches the module strategy, the coupling (number of blocks C, or density),
 dt and the learning rate of an assembly sequence classifier, maximising
 validation accuracy. Results go to DIRECTORY/PROJECT_NAME; running the same
@@ -24,12 +24,12 @@ import _require_backend  # noqa: F401 - first: exits with one line without a bac
 import argparse
 
 from keras_rnnofrnns import METHODS, PAPER_METHODS
-from keras_rnnofrnns._checks import check_int
+from keras_rnnofrnns.checks import check_int
 from keras_rnnofrnns.distribution import data_parallel_scope
-from keras_rnnofrnns.data import TASKS, load_task
-from keras_rnnofrnns.tuning import TUNERS, AssemblyHyperModel, run_search
+from tools.experiments.tasks import TASKS, load_task
+from keras_rnnofrnns.tuning import AssemblyHyperModel
 from keras_rnnofrnns.tuning.hypermodel import DEFAULT_DT, DEFAULT_LEARNING_RATE
-from keras_rnnofrnns.tuning.search import check_search_settings
+from tools.experiments.search import TUNERS, check_search_settings, run_search
 
 
 def _add_dimension(parser, name, kind, help_text, default_range):

@@ -19,11 +19,12 @@ evenly among the devices (see docs/distribution.md).
 import contextlib
 import numbers
 import os
+import platform
 
 import keras
 import numpy as np
 
-from keras_rnnofrnns._checks import fail, check_int
+from keras_rnnofrnns.checks import fail, check_int
 
 # Backends on which `data_parallel_scope(enabled=True)` works.
 DATA_PARALLEL_BACKENDS = ("jax", "tensorflow")
@@ -399,8 +400,11 @@ def describe_devices():
     every device the replicas run on:
     `"jax on 2 devices, data-parallel: cpu:0, cpu:1"`.
 
-    A CPU device is named without a model; so is an accelerator whose model
-    the backend does not report.
+    Every device is named with its model in parentheses: an accelerator's as
+    the backend reports it, a CPU device's as the host's processor and its
+    logical cores (`"jax on cpu:0 (AMD EPYC 7B13, 2 logical cores)"`); a
+    device whose model cannot be found keeps its bare name. This is the one
+    description of the device for logs, run records and benchmarks.
 
     Returns:
         A string.
@@ -428,39 +432,53 @@ def describe_devices():
 
 
 def _device_models():
-    """The accelerators' model names by device name, e.g. `{"gpu:0": "NVIDIA H100"}`.
+    """The devices' model names by device name, e.g. `{"gpu:0": "NVIDIA H100"}`.
 
-    CPU devices are left out. A backend that cannot say gives an empty dict:
-    the names are for a log line, which must never stop a run.
+    CPU devices get the host's processor (`_cpu_model()`). A backend that
+    cannot say gives no entry: the names are for a log line, which must
+    never stop a run.
     """
     backend = keras.backend.backend()
+    models = {name: _cpu_model() for name in local_devices() if name.startswith("cpu:")}
     try:
         if backend == "jax":
             import jax
 
-            return {
-                f"{device.platform}:{device.id}": device.device_kind
+            models.update(
+                (f"{device.platform}:{device.id}", device.device_kind)
                 for device in jax.devices()
                 if device.platform != "cpu"
-            }
-        if backend == "tensorflow":
+            )
+        elif backend == "tensorflow":
             import tensorflow as tf
 
-            return {
-                f"gpu:{index}": tf.config.experimental.get_device_details(gpu).get("device_name")
+            models.update(
+                (f"gpu:{index}", tf.config.experimental.get_device_details(gpu).get("device_name"))
                 for index, gpu in enumerate(tf.config.list_physical_devices("GPU"))
-            }
-        if backend == "torch":
+            )
+        elif backend == "torch":
             import torch
 
             if torch.cuda.is_available():
-                return {
-                    f"gpu:{index}": torch.cuda.get_device_name(index)
+                models.update(
+                    (f"gpu:{index}", torch.cuda.get_device_name(index))
                     for index in range(torch.cuda.device_count())
-                }
+                )
     except (RuntimeError, ValueError, AttributeError):
         pass
-    return {}
+    return models
+
+
+def _cpu_model():
+    """The host's processor and logical cores, e.g. `"AMD EPYC 7B13, 2 logical cores"`."""
+    name = platform.processor() or platform.machine() or "CPU"
+    try:
+        # Linux names the model only here; platform.processor() is often empty.
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            name = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{name}, {os.cpu_count()} logical cores"
 
 
 def _checked_devices(devices):

@@ -4,7 +4,7 @@ import math
 
 import keras
 
-from keras_rnnofrnns._checks import check_choice, check_int, check_positive_float
+from keras_rnnofrnns.checks import check_choice, check_int, check_positive_float
 from keras_rnnofrnns.cells.assembly_cell import AssemblyCell
 from keras_rnnofrnns.cells.assembly_rnn import AssemblyRNN
 

@@ -1,7 +1,9 @@
 """Shared test settings: quiet Keras, fixed seeds, the MNIST and UCR folders, tiny runs."""
 
 import ast
+import doctest
 import gzip
+import importlib
 import io
 import os
 import re
@@ -17,7 +19,7 @@ import pytest
 
 from keras_rnnofrnns import AssemblyCell, AssemblyRNN
 from keras_rnnofrnns.data import mnist
-from keras_rnnofrnns.experiments import Configuration, Protocol, StopBeforeDeadline, train_run
+from tools.experiments import Configuration, Protocol, StopBeforeDeadline, train_run
 
 keras.config.disable_interactive_logging()
 
@@ -50,22 +52,46 @@ def _fixed_seeds():
     keras.backend.clear_session(free_memory=False)
 
 
+def _data_dir(variable):
+    path = os.environ.get(variable)
+    if not path:
+        pytest.skip(f"{variable} is not set (.ci/run sets it)")
+    return path
+
+
+# Session-scoped so that module-scoped fixtures can read the data once.
 @pytest.fixture(scope="session")
 def mnist_dir():
-    # Session-scoped so that module-scoped fixtures can read the data once.
-    path = os.environ.get("MNIST_DIR")
-    if not path:
-        pytest.skip("MNIST_DIR is not set (.ci/run sets it)")
-    return path
+    return _data_dir("MNIST_DIR")
 
 
 @pytest.fixture(scope="session")
 def ucr_dir():
-    # Session-scoped so that module-scoped fixtures can read a data set once.
-    path = os.environ.get("UCR_DIR")
-    if not path:
-        pytest.skip("UCR_DIR is not set (.ci/run sets it)")
-    return path
+    return _data_dir("UCR_DIR")
+
+
+def unset_env(monkeypatch, variable, empty):
+    """Unsets `variable`; with `empty`, sets it to "" instead, which must count as unset."""
+    if empty:
+        monkeypatch.setenv(variable, "")
+    else:
+        monkeypatch.delenv(variable, raising=False)
+
+
+def run_docstring_examples(name):
+    """Runs the Examples of module `name`'s docstrings as written; returns how many ran.
+
+    Each example sees a copy of the module's own names and must import
+    whatever else it uses, as a reader would.
+    """
+    module = importlib.import_module(name)
+    result = doctest.testmod(
+        module,
+        globs=vars(module).copy(),
+        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
+    )
+    assert result.failed == 0
+    return result.attempted
 
 
 def to_numpy(x):

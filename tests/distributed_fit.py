@@ -134,8 +134,8 @@ def _experiment_run(folder, x, y):
     Returns:
         1 if it returned a finished record, 0 an unfinished one, -1 none.
     """
-    from keras_rnnofrnns.data import TaskData
-    from keras_rnnofrnns.experiments import Protocol, train_run
+    from tools.experiments.tasks import TaskData
+    from tools.experiments import Protocol, train_run
 
     os.makedirs(folder, exist_ok=True)
     protocol = Protocol.create(

@@ -236,7 +236,7 @@ def test_initialize_processes_says_plainly_that_this_backend_has_no_multi_proces
 
 @pytest.mark.skipif(BACKEND == "jax", reason="JAX trains across processes")
 def test_experiment_scripts_refuse_several_processes_before_reading_data(monkeypatch, tmp_path):
-    from keras_rnnofrnns.experiments import runner
+    from tools.experiments import runner
 
     monkeypatch.setenv("KERAS_DISTRIBUTION_JOB_ADDRESSES", "127.0.0.1:1234")
     monkeypatch.setenv("KERAS_DISTRIBUTION_NUM_PROCESSES", "2")
@@ -358,12 +358,14 @@ def test_describe_devices_names_the_backend_and_the_cpu_on_a_cpu_machine():
     # Tests run in one process with one CPU device on every backend (the
     # two-device runs are subprocesses).
     assert local_devices() == ["cpu:0"]
-    assert describe_devices() == f"{BACKEND} on cpu:0"
+    model = distribution._cpu_model()
+    assert describe_devices() == f"{BACKEND} on cpu:0 ({model})"
+    assert model.endswith(f", {os.cpu_count()} logical cores")
 
 
 @on_cpu_only
-def test_cpu_devices_have_no_accelerator_model():
-    assert distribution._device_models() == {}
+def test_cpu_devices_are_named_by_the_host_processor():
+    assert distribution._device_models() == {"cpu:0": distribution._cpu_model()}
 
 
 def _fake_devices(monkeypatch, devices, models, replicas=None):

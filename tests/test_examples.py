@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_rnnofrnns.experiments import (
+from tools.experiments import (
     RECORD_KEYS,
     Protocol,
     ResumedEarlyStopping,

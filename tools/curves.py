@@ -21,8 +21,8 @@ import math
 import os
 import statistics
 
-from keras_rnnofrnns.experiments import load_records
-from keras_rnnofrnns.experiments.storage import atomic_write, atomic_write_text
+from tools.experiments import load_records
+from tools.experiments.storage import atomic_write, atomic_write_text
 from tools import REPOSITORY
 
 DEFAULT_RESULTS = os.path.join("results", "mnist")

@@ -7,10 +7,9 @@ from keras_rnnofrnns.cells.assembly_cell import (
     MODULE_WEIGHTS,
     AssemblyCell,
     RecurrenceOperators,
-    find_assembly_cell,
-    find_assembly_cells,
 )
 from keras_rnnofrnns.cells.assembly_rnn import AssemblyRNN
+from keras_rnnofrnns.cells.traversal import find_assembly_cell, find_assembly_cells
 
 __all__ = [
     "AssemblyCell",

@@ -1,12 +1,13 @@
 """AssemblyCell: one step of a stable assembly of RNN modules."""
 
+import sys
 import typing
 
 import keras
 import numpy as np
 from keras import ops
 
-from keras_rnnofrnns._checks import (
+from keras_rnnofrnns.checks import (
     fail,
     check_bool,
     check_choice,
@@ -69,6 +70,61 @@ def _activation_name(activation):
             + ", ".join(CONTRACTING_ACTIVATIONS),
         )
     return name
+
+
+def _bounded_sigmoid(logits, low, span):
+    """`low + span * sigmoid(logits)`: the gated steps and the learned coupling step."""
+    return low + span * ops.sigmoid(logits)
+
+
+def _traced_for_tensorflow_export():
+    """Whether JAX is tracing this call for a TensorFlow SavedModel (jax2tf).
+
+    JAX lowers `ops.solve` to a call into its own LAPACK kernels, which
+    TensorFlow does not have: a model that JAX exports with it does not run
+    in TensorFlow. jax2tf keeps a list while it converts a function, and
+    None otherwise; it is looked up, not imported, as only an export loads it.
+    """
+    if keras.backend.backend() != "jax":
+        return False
+    jax2tf = sys.modules.get("jax.experimental.jax2tf.jax2tf")
+    converting = getattr(jax2tf, "get_thread_local_state_call_tf_concrete_function_list", None)
+    return converting is not None and converting() is not None
+
+
+def _gauss_jordan_solve(a, b):
+    """A^-1 B by Gauss-Jordan elimination with partial pivoting, in plain operations.
+
+    A loop of gathers and elementwise updates, which TensorFlow runs too.
+    The row swaps keep it as accurate as `ops.solve` for the Cayley factor's
+    A = I - S/2 when S is large; without them, a coupling of norm 1000 loses
+    three digits.
+
+    Args:
+        a: a square, invertible (n, n) tensor.
+        b: an (n, m) tensor.
+
+    Returns:
+        The (n, m) solution X of A X = B.
+    """
+    n = a.shape[0]
+    index = ops.arange(n)
+    rows = ops.expand_dims(index, 1)
+
+    def eliminate(k, augmented):
+        # The row of the largest |entry| of column k at or below row k, swapped into row k.
+        candidates = ops.where(index >= k, ops.abs(ops.take(augmented, k, axis=1)), -1.0)
+        pivot = ops.argmax(candidates)
+        order = ops.where(index == k, pivot, ops.where(index == pivot, k, index))
+        augmented = ops.take(augmented, order, axis=0)
+        row = ops.take(augmented, k, axis=0)
+        row = row / ops.take(row, k)
+        column = ops.take(augmented, k, axis=1)
+        reduced = augmented - ops.expand_dims(column, 1) * ops.expand_dims(row, 0)
+        return ops.where(rows == k, ops.expand_dims(row, 0), reduced)
+
+    augmented = ops.fori_loop(0, n, eliminate, ops.concatenate([a, b], axis=1))
+    return augmented[:, n:]
 
 
 class RecurrenceOperators(typing.NamedTuple):
@@ -193,7 +249,7 @@ class AssemblyCell(keras.layers.Layer, _SequenceHooks):
     cell then computes what depends on the weights alone once (the coupling,
     the tanh of the diagonal, the Cayley factor: `recurrence_operators()`),
     and each step is `fast_step()`. Called on its own, outside an RNN loop,
-    the cell computes everything at each call, with the same results.
+    the cell prepares the operators at each call and takes the same step.
     `AssemblyRNN` is the same model with a leaner sequence-level loop.
 
     Args:
@@ -453,7 +509,7 @@ class AssemblyCell(keras.layers.Layer, _SequenceHooks):
         self.coupling.build((None, self.units))
         self.built = True
 
-    # -- the effective parameters, computed once per call -------------------
+    # -- the effective parameters, computed once per sequence ---------------
 
     @property
     def step_size(self):
@@ -472,7 +528,7 @@ class AssemblyCell(keras.layers.Layer, _SequenceHooks):
             return TanhDiag()(raw)
         return ClipDiag()(raw)
 
-    def _module_term(self, phi, module, feature_major=False):
+    def _module_term(self, phi, module, feature_major):
         """W phi(x) for a batch, given the diagonal or the (p, N, N) blocks.
 
         `phi` is (batch, H), or (H, batch) with `feature_major`; a diagonal
@@ -499,26 +555,21 @@ class AssemblyCell(keras.layers.Layer, _SequenceHooks):
                 "expected rank 2, (batch, features), at each step."
             )
 
-    def input_drive(self, inputs):
-        """`u K + b` for inputs of shape (..., input_dim)."""
-        drive = ops.matmul(inputs, ops.cast(self.input_kernel, inputs.dtype))
-        if self.bias is not None:
-            drive = drive + ops.cast(self.bias, inputs.dtype)
-        return drive
-
     def coupling_step_values(self, dtype=None):
         """The per-unit steps D of a learned coupling step (H,), or None if fixed."""
         if self.coupling_step_kernel is None:
             return None
         low, high = self.gate_bounds
         raw = ops.cast(self.coupling_step_kernel, dtype or self.compute_dtype)
-        return low + (high - low) * ops.sigmoid(raw)
+        return _bounded_sigmoid(raw, low, high - low)
 
     def cayley_operator(self, dtype=None):
         """Q = Cay(S) = (I - S/2)^-1 (I + S/2) as an H x H tensor; `x_{t+1} = Q y`.
 
         S = h L with a fixed coupling step, D^1/2 L D^1/2 with a learned one.
-        One differentiable H x H solve.
+        One differentiable H x H solve (an elimination in plain operations
+        while JAX exports the model to TensorFlow, which cannot run JAX's
+        LAPACK call).
         """
         dtype = keras.backend.standardize_dtype(dtype or self.compute_dtype)
         # Half-precision solves are missing on some backends and too coarse
@@ -532,25 +583,10 @@ class AssemblyCell(keras.layers.Layer, _SequenceHooks):
             root = ops.sqrt(steps)
             half = 0.5 * coupling * ops.expand_dims(root, 1) * ops.expand_dims(root, 0)
         eye = ops.eye(self.units, dtype=solve_dtype)
-        return ops.cast(ops.solve(eye - half, eye + half), dtype)
+        solve = _gauss_jordan_solve if _traced_for_tensorflow_export() else ops.solve
+        return ops.cast(solve(eye - half, eye + half), dtype)
 
-    def gate_values(self, inputs, states):
-        """The gated steps Delta_t (batch, H) for one step's inputs and states.
-
-        Per module for sparse modules: each module's step repeated over its units.
-        """
-        dtype = states.dtype
-        logits = ops.matmul(inputs, ops.cast(self.gate_kernel, dtype))
-        logits = logits + ops.cast(self.gate_bias, dtype)
-        if self.gate_state is not None:
-            logits = logits + ops.cast(self.gate_state, dtype) * self._state_summary(states)
-        return self._expand_gate(self._bounded(logits), feature_major=False)
-
-    def _bounded(self, logits):
-        low, high = self.gate_bounds
-        return low + (high - low) * ops.sigmoid(logits)
-
-    def _state_summary(self, states, feature_major=False):
+    def _state_summary(self, states, feature_major):
         """What the state gate sees: the unit (diagonal) or the module mean (sparse)."""
         if self.module_weights != "sparse":
             return states
@@ -590,27 +626,12 @@ class AssemblyCell(keras.layers.Layer, _SequenceHooks):
     def call(self, inputs, states, training=False):
         self._check_inputs(inputs)
         x = states[0] if isinstance(states, (list, tuple)) else states
-        operators = self._sequence.operators
-        if operators is not None:
-            x_next = self.fast_step(operators, x, ops.cast(inputs, x.dtype))
-            return x_next, [x_next]
-        module = self._module_parameter(x.dtype)
-        forcing = self._module_term(self.activation(x), module) + self.input_drive(inputs)
-        step = (
-            ops.cast(self.step_size, x.dtype)
-            if self.gate is None
-            else self.gate_values(inputs, x)
-        )
-        if self.integrator == "euler":
-            x_next = x + step * (forcing - x + self.coupling(x))
-        else:
-            # Only when called outside an RNN loop: inside one, Q comes from
-            # the operators prepared for the sequence.
-            q = self.cayley_operator(x.dtype)
-            x_next = ops.matmul(x + step * (forcing - x), ops.transpose(q))
+        # Inside an RNN loop, the operators prepared for the sequence;
+        # called on its own, the cell prepares them for this one step.
+        x_next = self.fast_step(self.sequence_operators(), x, ops.cast(inputs, x.dtype))
         return x_next, [x_next]
 
-    # -- the same step for a loop that hoists the weight work ---------------
+    # -- the operators, prepared once per sequence, and the one step --------
 
     def recurrence_operators(self, dtype=None, feature_major=False):
         """Everything the step needs that depends on the weights alone.
@@ -675,7 +696,32 @@ class AssemblyCell(keras.layers.Layer, _SequenceHooks):
         return None if weight is None else ops.cast(weight, dtype)
 
     def fast_step(self, operators, x, inputs):
-        """One step from `recurrence_operators()`: x_{t+1} from x_t and u_t."""
+        """One step of the assembly, x_{t+1} from x_t and u_t, with prepared operators.
+
+        The cell's only step: `call` runs it, and so do the loops of
+        `AssemblyRNN`.
+
+        Args:
+            operators: a `RecurrenceOperators` from `recurrence_operators()`.
+            x: the states x_t, (batch, H) or, for feature-major operators,
+                (H, batch).
+            inputs: the inputs u_t, (batch, input_dim) or (input_dim, batch)
+                likewise, in the dtype of `x`.
+
+        Returns:
+            x_{t+1}, in the layout of `x`.
+
+        Example:
+        >>> import numpy as np
+        >>> from keras import ops
+        >>> cell = AssemblyCell(num_modules=2, module_size=3, coupling_blocks=1,
+        ...                     gate="input", seed=0)
+        >>> cell.build((None, 1))
+        >>> x, u = ops.zeros((4, 6)), ops.ones((4, 1))
+        >>> step = cell.fast_step(cell.recurrence_operators(), x, u)
+        >>> np.allclose(ops.convert_to_numpy(step), ops.convert_to_numpy(cell(u, [x])[0]))
+        True
+        """
         feature_major = operators.feature_major
 
         def project(matrix, vectors):
@@ -694,7 +740,7 @@ class AssemblyCell(keras.layers.Layer, _SequenceHooks):
         logits = project(operators.gate_kernel, inputs) + operators.gate_bias
         if operators.gate_state is not None:
             logits = logits + operators.gate_state * self._state_summary(x, feature_major)
-        delta = operators.gate_low + operators.gate_span * ops.sigmoid(logits)
+        delta = _bounded_sigmoid(logits, operators.gate_low, operators.gate_span)
         delta = self._expand_gate(delta, feature_major)
         if operators.integrator == "euler":
             return x + delta * (project(operators.transition, x) + forcing)
@@ -770,119 +816,3 @@ class AssemblyCell(keras.layers.Layer, _SequenceHooks):
         )
         return config
 
-
-def _sublayers(layer):
-    # The public attributes through which Keras layers hold other layers:
-    # a model's `layers`, an RNN's `cell`, StackedRNNCells' `cells`, a
-    # wrapper's `layer` and Bidirectional's two directions.
-    children = list(getattr(layer, "layers", None) or ())
-    children += list(getattr(layer, "cells", None) or ())
-    for name in ("cell", "layer", "forward_layer", "backward_layer"):
-        child = getattr(layer, name, None)
-        if isinstance(child, keras.layers.Layer):
-            children.append(child)
-    return children
-
-
-def find_assembly_cells(cell_or_model):
-    """Every `AssemblyCell` in a cell, a recurrent layer or a model, in model order.
-
-    Models are searched through their layers, recursively (nested models,
-    the `cell` of recurrent layers, wrappers such as `Bidirectional`); a
-    layer reached twice (shared) counts once.
-
-    Args:
-        cell_or_model: an `AssemblyCell`, a layer whose `cell` is one (such
-            as `AssemblyRNN` or `keras.layers.RNN(AssemblyCell(...))`), or a
-            `keras.Model`.
-
-    Returns:
-        A list of `AssemblyCell`s, in the order of the model's layers (empty
-        for a model without one).
-
-    Raises:
-        ValueError: if `cell_or_model` is neither a cell, a layer wrapping
-            one nor a model.
-
-    Example:
-    >>> import keras
-    >>> from keras_rnnofrnns import AssemblyRNN
-    >>> first = AssemblyRNN(num_modules=2, module_size=3, coupling_blocks=1, seed=0,
-    ...                     return_sequences=True)
-    >>> second = AssemblyRNN(num_modules=2, module_size=3, coupling_blocks=1, seed=1)
-    >>> model = keras.Sequential([keras.Input((5, 1)), first, second])
-    >>> find_assembly_cells(model) == [first.cell, second.cell]
-    True
-    """
-    if isinstance(cell_or_model, AssemblyCell):
-        return [cell_or_model]
-    if isinstance(getattr(cell_or_model, "cell", None), AssemblyCell):
-        return [cell_or_model.cell]
-    if not isinstance(cell_or_model, keras.Model):
-        raise ValueError(
-            f"Invalid `cell_or_model`: received {type(cell_or_model).__name__}; expected an "
-            "AssemblyCell, a recurrent layer wrapping one, or a model holding one."
-        )
-    # Depth first, children in their order, so the cells come in model order.
-    cells, seen, pending = [], set(), _sublayers(cell_or_model)[::-1]
-    while pending:
-        layer = pending.pop()
-        # A layer may be reachable twice (a shared layer, or a wrapper that
-        # also lists it among its layers): count it once.
-        if id(layer) in seen:
-            continue
-        seen.add(id(layer))
-        if isinstance(layer, AssemblyCell):
-            cells.append(layer)
-        else:
-            pending.extend(_sublayers(layer)[::-1])
-    return cells
-
-
-def find_assembly_cell(cell_or_model, missing_ok=False):
-    """The one `AssemblyCell` in a cell, a recurrent layer or a model.
-
-    Models are searched as `find_assembly_cells` searches them; for a model
-    with several assemblies (stacked `AssemblyRNN`s), use that function,
-    which returns all of them.
-
-    Args:
-        cell_or_model: an `AssemblyCell`, a layer whose `cell` is one (such
-            as `AssemblyRNN` or `keras.layers.RNN(AssemblyCell(...))`), or a
-            `keras.Model` holding exactly one.
-        missing_ok: if True, a model holding no `AssemblyCell` gives None
-            instead of an error.
-
-    Returns:
-        The `AssemblyCell` (or None, see `missing_ok`).
-
-    Raises:
-        ValueError: if a model holds more than one `AssemblyCell`, or none
-            (unless `missing_ok`), or `cell_or_model` is neither a cell, a
-            layer wrapping one nor a model.
-
-    Example:
-    >>> import keras
-    >>> from keras_rnnofrnns import AssemblyRNN
-    >>> layer = AssemblyRNN(num_modules=2, module_size=3, coupling_blocks=1, seed=0)
-    >>> model = keras.Sequential([keras.Input((5, 1)), layer, keras.layers.Dense(2)])
-    >>> find_assembly_cell(model) is layer.cell
-    True
-    >>> find_assembly_cell(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]),
-    ...                    missing_ok=True) is None
-    True
-    """
-    cells = find_assembly_cells(cell_or_model)
-    if len(cells) == 1 or (not cells and missing_ok):
-        return cells[0] if cells else None
-    if cells:
-        hint = (
-            "find_assembly_cells(model) returns all of them, and certify(model) "
-            "certifies each."
-        )
-    else:
-        hint = "the model has no AssemblyRNN or keras.layers.RNN(AssemblyCell(...))."
-    raise ValueError(
-        f"Invalid `cell_or_model`: the model {cell_or_model.name!r} holds {len(cells)} "
-        f"AssemblyCells; expected exactly one: {hint}"
-    )

@@ -3,8 +3,21 @@
 import keras
 from keras import ops
 
-from keras_rnnofrnns._checks import check_int
+from keras_rnnofrnns.checks import check_int
 from keras_rnnofrnns.cells.assembly_cell import AssemblyCell
+
+
+def _cell_property(path):
+    """A read-only property giving `self.cell.<path>` (a dotted attribute path)."""
+
+    def get(self):
+        value = self.cell
+        for part in path.split("."):
+            value = getattr(value, part)
+        return value
+
+    return property(get, doc=f"The cell's `{path}`.")
+
 
 @keras.saving.register_keras_serializable(package="keras_rnnofrnns")
 class AssemblyRNN(keras.layers.RNN):
@@ -268,121 +281,36 @@ class AssemblyRNN(keras.layers.RNN):
     # The cell's hyperparameters, read-only, as keras.layers.SimpleRNN
     # exposes its cell's.
 
-    @property
-    def num_modules(self):
-        return self.cell.num_modules
-
-    @property
-    def module_size(self):
-        return self.cell.module_size
-
-    @property
-    def units(self):
-        return self.cell.units
-
-    @property
-    def coupling_pairs(self):
-        return self.cell.coupling_pairs
-
-    @property
-    def module_weights(self):
-        return self.cell.module_weights
-
-    @property
-    def density(self):
-        return self.cell.density
-
-    @property
-    def dt(self):
-        return self.cell.dt
-
-    @property
-    def tau(self):
-        return self.cell.tau
-
-    @property
-    def step_size(self):
-        return self.cell.step_size
-
-    @property
-    def activation(self):
-        return self.cell.activation
-
-    @property
-    def integrator(self):
-        return self.cell.integrator
-
-    @property
-    def gate(self):
-        return self.cell.gate
-
-    @property
-    def gate_bounds(self):
-        return self.cell.gate_bounds
-
-    @property
-    def coupling_step(self):
-        return self.cell.coupling_step
-
-    @property
-    def seed(self):
-        return self.cell.seed
-
-    @property
-    def use_bias(self):
-        return self.cell.use_bias
-
-    @property
-    def kernel_initializer(self):
-        return self.cell.kernel_initializer
-
-    @property
-    def bias_initializer(self):
-        return self.cell.bias_initializer
-
-    @property
-    def module_initializer(self):
-        return self.cell.module_initializer
-
-    @property
-    def coupling_initializer(self):
-        return self.cell.coupling.kernel_initializer
-
-    @property
-    def gate_kernel_initializer(self):
-        return self.cell.gate_kernel_initializer
-
-    @property
-    def gate_bias_initializer(self):
-        return self.cell.gate_bias_initializer
-
-    @property
-    def kernel_regularizer(self):
-        return self.cell.kernel_regularizer
-
-    @property
-    def bias_regularizer(self):
-        return self.cell.bias_regularizer
-
-    @property
-    def module_regularizer(self):
-        return self.cell.module_regularizer
-
-    @property
-    def coupling_regularizer(self):
-        return self.cell.coupling.kernel_regularizer
-
-    @property
-    def kernel_constraint(self):
-        return self.cell.kernel_constraint
-
-    @property
-    def bias_constraint(self):
-        return self.cell.bias_constraint
-
-    @property
-    def coupling_constraint(self):
-        return self.cell.coupling.kernel_constraint
+    # The cell's settings, read through the layer as Keras's RNN layers do.
+    num_modules = _cell_property("num_modules")
+    module_size = _cell_property("module_size")
+    units = _cell_property("units")
+    coupling_pairs = _cell_property("coupling_pairs")
+    module_weights = _cell_property("module_weights")
+    density = _cell_property("density")
+    dt = _cell_property("dt")
+    tau = _cell_property("tau")
+    step_size = _cell_property("step_size")
+    activation = _cell_property("activation")
+    integrator = _cell_property("integrator")
+    gate = _cell_property("gate")
+    gate_bounds = _cell_property("gate_bounds")
+    coupling_step = _cell_property("coupling_step")
+    seed = _cell_property("seed")
+    use_bias = _cell_property("use_bias")
+    kernel_initializer = _cell_property("kernel_initializer")
+    bias_initializer = _cell_property("bias_initializer")
+    module_initializer = _cell_property("module_initializer")
+    coupling_initializer = _cell_property("coupling.kernel_initializer")
+    gate_kernel_initializer = _cell_property("gate_kernel_initializer")
+    gate_bias_initializer = _cell_property("gate_bias_initializer")
+    kernel_regularizer = _cell_property("kernel_regularizer")
+    bias_regularizer = _cell_property("bias_regularizer")
+    module_regularizer = _cell_property("module_regularizer")
+    coupling_regularizer = _cell_property("coupling.kernel_regularizer")
+    kernel_constraint = _cell_property("kernel_constraint")
+    bias_constraint = _cell_property("bias_constraint")
+    coupling_constraint = _cell_property("coupling.kernel_constraint")
 
     def get_config(self):
         config = {

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_rnnofrnns._checks import fail, check_real
+from keras_rnnofrnns.checks import fail, check_real
 
 # Significand precision (bits, implicit bit included) of the float dtypes a
 # Keras computation may run in; 1 - 2**-bits is the largest value below 1.

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_rnnofrnns._checks import fail
+from keras_rnnofrnns.checks import fail
 
 
 def check_metric(metric, size=None, name="metric"):

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_rnnofrnns._checks import check_int, check_positive_float
+from keras_rnnofrnns.checks import check_int, check_positive_float
 from keras_rnnofrnns._layers import add_constant_weight
 from keras_rnnofrnns.constraints.skew import check_metric, metric_skew
 from keras_rnnofrnns.coupling.topology import resolve_coupling_pairs

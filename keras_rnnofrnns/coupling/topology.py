@@ -4,7 +4,7 @@ import numbers
 
 import numpy as np
 
-from keras_rnnofrnns._checks import fail, check_int
+from keras_rnnofrnns.checks import fail, check_int
 
 
 def max_coupling_blocks(num_modules):

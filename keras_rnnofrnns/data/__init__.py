@@ -1,8 +1,6 @@
-"""Data loaders for the experiments (numpy and the standard library only).
+"""Data loaders: (permuted) sequential MNIST and the UCR/UEA archives.
 
-`TASKS` and `load_task` are the tasks of the experiments (sMNIST and
-psMNIST) and how each is loaded; the runner and the hyperparameter search
-both load their data through them.
+numpy and the standard library only.
 """
 
 from keras_rnnofrnns.data.mnist import (
@@ -14,7 +12,6 @@ from keras_rnnofrnns.data.mnist import (
     pixel_permutation,
     read_idx,
 )
-from keras_rnnofrnns.data.tasks import TASKS, Task, TaskData, load_task
 from keras_rnnofrnns.data.ucr import UCRDataset, UCRSplit, load_ucr
 
 __all__ = [
@@ -22,13 +19,9 @@ __all__ = [
     "MNIST_FILES",
     "SEQUENCE_LENGTH",
     "SequentialMNIST",
-    "TASKS",
-    "Task",
-    "TaskData",
     "UCRDataset",
     "UCRSplit",
     "load_sequential_mnist",
-    "load_task",
     "load_ucr",
     "pixel_permutation",
     "read_idx",

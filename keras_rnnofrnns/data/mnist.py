@@ -7,15 +7,11 @@ test alike, which destroys the local structure that makes the row-by-row task
 easy.
 
 The data is read from the four canonical idx files of the original MNIST
-distribution (plain or gzip-compressed), looked up in this order:
-
-1. the ``data_dir`` argument of :func:`load_sequential_mnist`;
-2. the ``MNIST_DIR`` environment variable;
-3. ``tensorflow_datasets`` (which may download MNIST), only if it is installed.
+distribution; where they are looked up: see :func:`load_sequential_mnist`.
 
 This module depends on numpy and the standard library only; keras and
 tensorflow are never imported here, and ``tensorflow_datasets`` only when the
-third source is actually needed.
+no folder is given.
 """
 
 from __future__ import annotations

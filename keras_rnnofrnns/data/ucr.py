@@ -8,28 +8,11 @@ class indices ``0 .. K-1``. The returned :class:`UCRDataset` also carries the
 label mapping (``classes``), the files read (``source``) and the length of
 every series (``train_lengths``, ``test_lengths``).
 
-Files are named ``<name>_TRAIN.<ext>`` and ``<name>_TEST.<ext>`` with ext
-``ts`` or ``tsv``, each plain or gzip-compressed (``.gz``), and are looked up
-in the folder itself and then in its subfolder ``<name>/`` (the archives' own
-layout). In each folder ``.ts`` is tried before ``.tsv``; the first folder and
-format holding both splits wins. The folder is, in this order:
-
-1. the ``data_dir`` argument;
-2. the ``UCR_DIR`` environment variable;
-3. otherwise ``aeon.datasets.load_classification`` (which downloads the data
-   set), only if aeon is installed.
-
-A folder that is given (by argument or by ``UCR_DIR``) but lacks the files
-raises instead of falling back to the next source, so a typo never turns into
-a silent download of something else.
-
-Series of unequal lengths (``.ts`` files with ``@equalLength false``, or
-``.tsv`` files whose rows end in ``NaN`` padding as in the UCR 2018 archive)
-are refused unless ``pad=True``: they are then padded at the end with zeros,
-and the true lengths are in ``train_lengths`` / ``test_lengths``.
+Where the files are looked up, their formats and the padding of unequal
+lengths: see :func:`load_ucr`.
 
 This module depends on numpy and the standard library only; aeon is imported
-only when the third source is actually needed.
+only when no folder is given.
 """
 
 from __future__ import annotations
@@ -41,7 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import fail, check_int
+from ..checks import fail, check_int
 from ._files import read_maybe_gzipped
 
 __all__ = ["UCRDataset", "UCRSplit", "load_ucr"]

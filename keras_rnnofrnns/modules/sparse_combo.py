@@ -11,7 +11,7 @@ All of this runs once, on the host, in numpy: the matrices are fixed.
 
 import numpy as np
 
-from keras_rnnofrnns._checks import fail
+from keras_rnnofrnns.checks import fail
 
 # Target spectral radius of |W_i| after scaling: a margin below 1 keeps the
 # metric P well conditioned (its entries stay within about 1 / (1 - 0.9)).

@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 from keras import ops
 
-from keras_rnnofrnns.cells.assembly_cell import find_assembly_cell, find_assembly_cells
+from keras_rnnofrnns.cells.traversal import find_assembly_cell, find_assembly_cells
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

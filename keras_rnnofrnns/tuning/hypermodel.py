@@ -13,7 +13,7 @@ except ImportError:  # keras-tuner is an optional dependency of the package.
         "keras-rnnofrnns[tuning]`)."
     ) from None
 
-from keras_rnnofrnns._checks import fail, check_choice, check_int, check_positive_float
+from keras_rnnofrnns.checks import fail, check_choice, check_int, check_positive_float
 from keras_rnnofrnns.coupling.topology import max_coupling_blocks
 from keras_rnnofrnns.models import METHODS, PAPER_METHODS, sequence_classifier
 

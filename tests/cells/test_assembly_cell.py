@@ -12,38 +12,14 @@ import keras
 import numpy as np
 import pytest
 from conftest import (
-    BATCH,
-    C,
-    FEATURES,
-    MASK,
-    SMALL_C,
-    SMALL_N,
-    SMALL_P,
-    STEPS,
-    STRATEGIES,
-    VARIANT_IDS,
-    VARIANTS,
-    N,
-    P,
-    assert_same_gradients,
-    classifier,
-    make_inputs,
-    perturb_trainable,
-    sequences,
-    to_numpy,
-    toy_data,
-    variant_arguments,
+    BATCH, C, FEATURES, MASK, SMALL_C, SMALL_N, SMALL_P, STEPS, STRATEGIES, VARIANT_IDS,
+    VARIANTS, N, P, assert_same_gradients, classifier, make_inputs, perturb_trainable,
+    sequences, to_numpy, toy_data, variant_arguments,
 )
 from reference import reference_matrices, reference_sequence, relu
 
-from keras_rnnofrnns import (
-    AssemblyCell,
-    AssemblyRNN,
-    ClipDiag,
-    certify,
-    find_assembly_cell,
-    find_assembly_cells,
-)
+from keras_rnnofrnns import AssemblyCell, AssemblyRNN, ClipDiag, certify
+from keras_rnnofrnns.cells.assembly_cell import _gauss_jordan_solve, _traced_for_tensorflow_export
 from keras_rnnofrnns.modules import spectral_radius
 
 
@@ -232,46 +208,6 @@ def test_training_moves_trainable_parts_only_and_stays_finite(strategy, layer_ki
     assert certify(cell).ode_contracting
 
 
-def test_find_assembly_cell_walks_nested_models_and_wrappers():
-    layer = AssemblyRNN(2, 2, 1, seed=0, return_sequences=True)
-    inner = keras.Sequential([keras.Input((3, 1)), layer])
-    # Nested model, then a wrapper (Bidirectional over a plain RNN cell).
-    outer = keras.Sequential([keras.Input((3, 1)), inner, keras.layers.Dense(2)])
-    assert find_assembly_cell(outer) is layer.cell
-    assert find_assembly_cell(layer) is layer.cell and find_assembly_cell(layer.cell) is layer.cell
-    cell = AssemblyCell(2, 2, 1, seed=1)
-    wrapped = keras.Sequential([keras.Input((3, 1)), keras.layers.Bidirectional(keras.layers.RNN(cell))])
-    # Bidirectional copies the forward layer: two cells, both found.
-    with pytest.raises(ValueError, match="holds 2 AssemblyCells"):
-        find_assembly_cell(wrapped)
-    inputs = keras.Input((3, 1))
-    shared = keras.Model(inputs, [layer(inputs), layer(inputs)])
-    assert find_assembly_cell(shared) is layer.cell  # one cell, reached twice
-    plain = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
-    assert find_assembly_cell(plain, missing_ok=True) is None
-    with pytest.raises(ValueError, match="holds 0 AssemblyCells"):
-        find_assembly_cell(plain)
-    with pytest.raises(ValueError, match="received Dense"):
-        find_assembly_cell(keras.layers.Dense(2), missing_ok=True)
-
-
-def test_find_assembly_cells_lists_every_assembly_in_model_order():
-    first = AssemblyRNN(2, 2, 1, seed=0, return_sequences=True)
-    second = keras.layers.RNN(AssemblyCell(2, 2, 1, seed=1), return_sequences=True)
-    third = AssemblyRNN(2, 2, 1, seed=2)
-    inner = keras.Sequential([keras.Input((3, 1)), first, second])
-    model = keras.Sequential([keras.Input((3, 1)), inner, third, keras.layers.Dense(2)])
-    assert find_assembly_cells(model) == [first.cell, second.cell, third.cell]
-    assert find_assembly_cells(third) == [third.cell]
-    assert find_assembly_cells(third.cell) == [third.cell]
-    assert find_assembly_cells(keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])) == []
-    with pytest.raises(ValueError, match="received Dense"):
-        find_assembly_cells(keras.layers.Dense(2))
-    # The one-cell search names the count and where to find them all.
-    with pytest.raises(ValueError, match=r"holds 3 AssemblyCells.*find_assembly_cells\(model\)"):
-        find_assembly_cell(model)
-
-
 # -- integrators, gates and the learned coupling step ------------------------
 
 
@@ -352,9 +288,9 @@ def test_config_round_trip_every_integrator_and_gate():
 class PerStepCell(AssemblyCell):
     """The cell as it runs without keras.layers.RNN's per-sequence hook.
 
-    Every step then rebuilds the weight-only work (structural coupling, the
-    diagonal's tanh, the Cayley solve) instead of using the prepared
-    `RecurrenceOperators`: the path a direct call of the cell takes.
+    Every step then prepares its own `RecurrenceOperators` (structural
+    coupling, the diagonal's tanh, the Cayley solve) instead of using those
+    prepared once per sequence: the path a direct call of the cell takes.
     """
 
     def get_dropout_mask(self, step_input):
@@ -413,7 +349,8 @@ def test_weight_work_runs_once_per_sequence_and_never_outlives_it(layer_kind):
     u = rng.normal(size=(BATCH, FEATURES)).astype("float32")
     reference = reference_sequence(cell, u[:, None], initial_state=x)[:, 0]
     np.testing.assert_allclose(to_numpy(cell(u, [x])[0]), reference, rtol=1e-4, atol=1e-5)
-    assert len(calls) == 1
+    # The direct call prepared operators of its own, once, from the new weights.
+    assert len(calls) == 2
 
 
 def test_stacked_cells_equal_the_layers_in_sequence():
@@ -604,3 +541,27 @@ def test_cayley_stays_bounded_where_euler_blows_up(strategy):
     euler_certificate = certify(euler)
     assert euler_certificate.ode_contracting and not euler_certificate.certified
     assert euler_certificate.euler_bound > 1.0 and "factor bound" in euler_certificate.reason
+
+
+@pytest.mark.parametrize("strategy", ["tanh_diag", "sparse"])
+def test_elimination_for_the_export_solves_as_accurately_as_solve(strategy):
+    # The solve a JAX model exports to TensorFlow (see test_assembly_rnn.py):
+    # on the Cayley system of a huge coupling, as accurate as keras.ops.solve
+    # (elimination without row swaps loses about three digits here).
+    coupling = stressed_layer(strategy, "cayley").cell.coupling_matrix().astype(np.float64)
+    units = coupling.shape[0]
+    eye = np.eye(units)
+    a = eye - 0.5 * coupling
+    b = np.concatenate([eye + 0.5 * coupling, np.random.default_rng(3).normal(size=(units, 3))], 1)
+    exact = np.linalg.solve(a, b)
+    a32, b32 = keras.ops.convert_to_tensor(a, "float32"), keras.ops.convert_to_tensor(b, "float32")
+    eliminated = to_numpy(_gauss_jordan_solve(a32, b32))
+    solved = to_numpy(keras.ops.solve(a32, b32))
+    assert eliminated.shape == (units, units + 3)
+    error = np.abs(eliminated - exact).max()
+    assert error <= 4 * np.abs(solved - exact).max() + 1e-6, error
+
+
+def test_the_solve_is_keras_solve_outside_an_export():
+    # Only JAX's conversion for a TensorFlow SavedModel takes the elimination.
+    assert not _traced_for_tensorflow_export()

@@ -16,28 +16,9 @@ import keras
 import numpy as np
 import pytest
 from conftest import (
-    ATOL,
-    BATCH,
-    FEATURES,
-    MASK,
-    RTOL,
-    SMALL_C,
-    SMALL_N,
-    SMALL_P,
-    STEPS,
-    STRATEGIES,
-    VARIANT_IDS,
-    VARIANTS,
-    C,
-    N,
-    P,
-    assert_same_gradients,
-    layer_pair,
-    make_inputs,
-    perturb_trainable,
-    sequences,
-    to_numpy,
-    variant_arguments,
+    ATOL, BATCH, FEATURES, MASK, RTOL, SMALL_C, SMALL_N, SMALL_P, STEPS, STRATEGIES,
+    VARIANT_IDS, VARIANTS, C, N, P, assert_same_gradients, layer_pair, make_inputs,
+    perturb_trainable, sequences, to_numpy, variant_arguments,
 )
 from reference import reference_sequence
 
@@ -419,8 +400,8 @@ np.save(sys.argv[4], np.asarray(served(tf.constant(x))))
     keras.backend.backend() != "jax", reason="the path for JAX models, checked on JAX"
 )
 def test_a_cayley_model_exports_through_its_keras_file_on_tensorflow(tmp_path):
-    # JAX's export lowers the Cayley solve to a LAPACK call TensorFlow cannot
-    # run; the .keras file, loaded and exported on TensorFlow, serves it.
+    # The .keras file of a JAX model, loaded and exported on TensorFlow,
+    # serves it too.
     pytest.importorskip("tensorflow")
     import subprocess
     import sys
@@ -440,3 +421,31 @@ def test_a_cayley_model_exports_through_its_keras_file_on_tensorflow(tmp_path):
     np.testing.assert_allclose(
         np.load(tmp_path / "out.npy"), to_numpy(model(inputs)), rtol=1e-4, atol=1e-5
     )
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "jax", reason="JAX's export to TensorFlow, checked on JAX"
+)
+def test_a_cayley_model_exported_on_jax_runs_in_tensorflow(tmp_path):
+    # keras.ops.solve on JAX is a LAPACK call TensorFlow cannot run; while
+    # JAX exports, the Cayley factor is solved in operations TensorFlow runs.
+    # Both the fixed step and the learned coupling step with sparse modules.
+    tf = pytest.importorskip("tensorflow")
+    model = keras.Sequential(
+        [
+            keras.Input((6, 2)),
+            AssemblyRNN(num_modules=4, module_size=4, coupling_blocks=2, integrator="cayley",
+                        seed=0, return_sequences=True),
+            AssemblyRNN(num_modules=4, module_size=4, coupling_blocks=3, integrator="cayley",
+                        module_weights="sparse", density=0.5, gate="input",
+                        coupling_step="learned", seed=1),
+            keras.layers.Dense(3),
+        ]
+    )  # fmt: skip
+    inputs = make_inputs(batch=5, steps=6)
+    expected = to_numpy(model(inputs))
+    model.export(str(tmp_path / "exported"), verbose=False)
+    served = tf.saved_model.load(str(tmp_path / "exported"))
+    outputs = served.serve(tf.constant(inputs)).numpy()
+    np.testing.assert_allclose(outputs, expected, rtol=0, atol=1e-5)
+    np.testing.assert_array_equal(to_numpy(model(inputs)), expected)

@@ -16,6 +16,7 @@ import pytest
 from conftest import (
     assert_imports_only_numpy_and_stdlib,
     idx_bytes,
+    unset_env,
     write_file,
     write_mnist_folder,
 )
@@ -284,10 +285,7 @@ def _assert_helpful(message):
 
 @pytest.mark.parametrize("empty_env", [False, True])
 def test_no_source_raises_file_not_found(monkeypatch, no_tfds, empty_env):
-    if empty_env:
-        monkeypatch.setenv("MNIST_DIR", "")  # An empty value counts as unset.
-    else:
-        monkeypatch.delenv("MNIST_DIR", raising=False)
+    unset_env(monkeypatch, "MNIST_DIR", empty_env)
     with pytest.raises(FileNotFoundError, match="tensorflow_datasets") as e:
         load_sequential_mnist()
     _assert_helpful(str(e.value))

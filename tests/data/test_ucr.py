@@ -14,7 +14,7 @@ import types
 
 import numpy as np
 import pytest
-from conftest import assert_imports_only_numpy_and_stdlib, write_file
+from conftest import assert_imports_only_numpy_and_stdlib, unset_env, write_file
 
 from keras_rnnofrnns.data import UCRDataset, UCRSplit, load_ucr
 from keras_rnnofrnns.data import ucr
@@ -390,10 +390,7 @@ def test_ucr_dir_without_files_does_not_fall_back_to_aeon(tmp_path, monkeypatch)
 
 @pytest.mark.parametrize("empty_env", [False, True])
 def test_no_source_raises_file_not_found(monkeypatch, no_aeon, empty_env):
-    if empty_env:
-        monkeypatch.setenv("UCR_DIR", "")  # An empty value counts as unset.
-    else:
-        monkeypatch.delenv("UCR_DIR", raising=False)
+    unset_env(monkeypatch, "UCR_DIR", empty_env)
     with pytest.raises(FileNotFoundError, match="aeon is not installed") as e:
         load_ucr("FordA")
     message = str(e.value)

@@ -5,7 +5,7 @@ import os
 import pytest
 from conftest import MACHINE_PATH
 
-from keras_rnnofrnns.experiments import load_records
+from tools.experiments import load_records
 from tools import curves
 
 

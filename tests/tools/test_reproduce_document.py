@@ -7,7 +7,7 @@ import re
 import pytest
 from conftest import MACHINE_PATH
 
-from keras_rnnofrnns.experiments import load_records
+from tools.experiments import load_records
 from tools import REPOSITORY
 from tools.reproduce import document
 

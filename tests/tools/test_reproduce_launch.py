@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from conftest import TINY_CONFIG, TINY_RUN_FLAGS, epochs_seen, train_tiny
 
-from keras_rnnofrnns.experiments import Configuration, StopBeforeDeadline, run_state
+from tools.experiments import Configuration, StopBeforeDeadline, run_state
 from tools import REPOSITORY
 from tools.reproduce import cli, launch
 

@@ -10,7 +10,7 @@ import tarfile
 import pytest
 from conftest import TINY_CONFIG, epochs_seen, tiny_archive, train_tiny
 
-from keras_rnnofrnns.experiments import Configuration, run_state, storage
+from tools.experiments import Configuration, run_state, storage
 from tools.reproduce import cli, document, pack
 
 
@@ -52,6 +52,13 @@ def test_pack_carries_a_run_elsewhere_and_it_resumes_there(stretch, tmp_path):
     assert f"{100 * record['test_accuracy']:.2f} ± 0.00 (n=1) [1]" in text
     assert "2 x 4 assembly" in text  # The footnote on our tiny setup.
     assert text.count("not run") >= 16  # Table 1's own cells, our column.
+
+    # A finished record whose model no longer reads whole is not counted finished.
+    (there / f"{TINY_CONFIG.name}.keras").write_bytes(b"PK\x03\x04 junk")
+    assert run_state(str(there), TINY_CONFIG)[1] == "model damaged"
+    text = document.render_document(str(there), configs)
+    assert "0 of 2 runs finished, 0 in progress, 1 not run. 1 finished with a missing" in text
+    assert f"| 1 | `{TINY_CONFIG.name}` | model damaged |" in text
 
 
 @pytest.mark.parametrize("member", ["../escape.json", "/abs.json", "notes.txt"])

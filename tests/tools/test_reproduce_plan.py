@@ -2,7 +2,7 @@
 
 import pytest
 
-from keras_rnnofrnns.experiments import run_state
+from tools.experiments import run_state
 from tools.reproduce import plan
 
 
@@ -28,7 +28,7 @@ def test_order_refuses_unknown_methods_and_no_seed(tmp_path):
     with pytest.raises(ValueError, match=r"seeds=\(\)"):
         plan.reproduction_order(seeds=())
     assert plan.count_states(str(tmp_path), plan.reproduction_order()) == {
-        "finished": 0, "in progress": 0, "not run": 48,
+        "finished": 0, "in progress": 0, "not run": 48, "model damaged": 0,
     }  # fmt: skip
 
 

@@ -12,8 +12,8 @@ import os
 import sys
 
 from keras_rnnofrnns import PAPER_METHODS
-from keras_rnnofrnns.experiments import TASKS, load_records
-from keras_rnnofrnns.experiments.runner import add_protocol_arguments, protocol_settings
+from tools.experiments import TASKS, load_records
+from tools.experiments.runner import add_protocol_arguments, protocol_settings
 from tools.reproduce.document import DEFAULT_DOCUMENT, runs_table, write_document
 from tools.reproduce.launch import DEFAULT_GRACE_SECONDS, check_launch_options, launch
 from tools.reproduce.pack import pack, unpack

@@ -12,18 +12,19 @@ import re
 import statistics
 import string
 
-from keras_rnnofrnns.experiments import PAPER_DEFAULTS, load_records, render_table
-from keras_rnnofrnns.experiments.records import portable_path, read_record
-from keras_rnnofrnns.experiments.runner import VALIDATION_NOTE
-from keras_rnnofrnns.experiments.runs import (
+from tools.experiments import PAPER_DEFAULTS, load_records, render_table
+from tools.experiments.records import portable_path, read_record
+from tools.experiments.runner import VALIDATION_NOTE
+from tools.experiments.runs import (
+    DAMAGED,
     FINISHED,
     IN_PROGRESS,
     NOT_RUN,
     Configuration,
     run_state,
 )
-from keras_rnnofrnns.experiments.storage import atomic_write_text
-from keras_rnnofrnns.experiments.table import TASK_LABELS
+from tools.experiments.storage import atomic_write_text
+from tools.experiments.table import TASK_LABELS
 from tools import REPOSITORY
 from tools.reproduce.launch import DEFAULT_GRACE_SECONDS
 from tools.reproduce.plan import (
@@ -64,7 +65,7 @@ def _run_row(number, config, record, state):
     best_epoch = "–" if record.get("best_epoch") is None else str(record["best_epoch"] + 1)
     if state == FINISHED:
         state += ", early stop" if record.get("stopped_early") else ", all epochs"
-    else:
+    elif state == IN_PROGRESS:
         best += " so far" if accuracy is not None else ""
     devices = "; ".join(
         f"{epochs} on {device} ({backend}), {seconds:.1f} s"
@@ -112,6 +113,11 @@ def _status(results, configs):
         f"{counts[FINISHED]} of {len(configs)} runs finished, {counts[IN_PROGRESS]} "
         f"in progress, {counts[NOT_RUN]} not run."
     )
+    if counts[DAMAGED]:
+        status += (
+            f" {counts[DAMAGED]} finished with a missing or damaged model: restore the "
+            "`.keras` file from a copy of the run, or delete its record to train it again."
+        )
     if counts[NOT_RUN] == len(configs):
         status += (
             " No run has been made yet, so every cell says *not run*; see *How to run "

@@ -18,11 +18,11 @@ import sys
 import threading
 import time
 
-from keras_rnnofrnns.experiments import StopBeforeDeadline, load_records, train_run, write_summary
-from keras_rnnofrnns.experiments.callbacks import check_seconds
-from keras_rnnofrnns.experiments.records import format_summary
-from keras_rnnofrnns.experiments.runner import command_line_exit
-from keras_rnnofrnns.experiments.runs import FINISHED, Configuration, run_state
+from tools.experiments import StopBeforeDeadline, load_records, train_run, write_summary
+from tools.experiments.callbacks import check_seconds
+from tools.experiments.records import format_summary
+from tools.experiments.runner import command_line_exit
+from tools.experiments.runs import FINISHED, Configuration, run_state
 from tools import REPOSITORY
 from tools.reproduce.plan import DEFAULT_RESULTS, LOG_FOLDER, run_protocol_of
 

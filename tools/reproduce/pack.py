@@ -12,9 +12,9 @@ import re
 import shutil
 import tarfile
 
-from keras_rnnofrnns.experiments import load_records, write_summary
-from keras_rnnofrnns.experiments.records import read_record, record_problem
-from keras_rnnofrnns.experiments.storage import (
+from tools.experiments import load_records, write_summary
+from tools.experiments.records import read_record, record_problem
+from tools.experiments.storage import (
     BACKUP_METADATA,
     BACKUP_WEIGHTS,
     is_temporary,
@@ -173,7 +173,7 @@ def unpack(path, results=DEFAULT_RESULTS, force=False):
             its run's names), a malformed record, a run without its full file
             set, or (unless `force`) an older state of a run than `results`;
             then nothing in `results` is changed.
-        keras_rnnofrnns.experiments.storage.RunLockedError: if a process is
+        tools.experiments.storage.RunLockedError: if a process is
             training one of the archive's runs in `results`.
     """
     with _open_archive(path) as archive:

@@ -9,9 +9,9 @@ Example:
 import os
 
 from keras_rnnofrnns import PAPER_METHODS
-from keras_rnnofrnns.experiments import PAPER_DEFAULTS, TASKS, Protocol
-from keras_rnnofrnns.experiments.records import SUMMARY_FILE
-from keras_rnnofrnns.experiments.runs import RUN_STATES, Configuration, run_state
+from tools.experiments import PAPER_DEFAULTS, TASKS, Protocol
+from tools.experiments.records import SUMMARY_FILE
+from tools.experiments.runs import RUN_STATES, Configuration, run_state
 
 # The order of the runs: psMNIST before sMNIST, C = 20 before C = 5, the first
 # seed of every cell before the other seeds.

@@ -1,6 +1,6 @@
 """Run records: one JSON file per training run, and their summary over seeds.
 
-A record is a plain JSON object written by `keras_rnnofrnns.experiments.runner`
+A record is a plain JSON object written by `tools.experiments.runner`
 (see `RECORD_KEYS`). It is always written whole through a temporary file and
 `os.replace`, so a crash never leaves a half-written record behind, and it is
 rewritten after every epoch with `finished: false` so that an interrupted run
@@ -20,8 +20,9 @@ import warnings
 
 import keras
 
-from keras_rnnofrnns.experiments.settings import PROTOCOL_KEYS
-from keras_rnnofrnns.experiments.storage import atomic_write_text
+from keras_rnnofrnns.distribution import describe_devices
+from tools.experiments.settings import PROTOCOL_KEYS
+from tools.experiments.storage import atomic_write_text
 
 # Keys every record holds (more may be present).
 RECORD_KEYS = (
@@ -217,31 +218,6 @@ def history_columns(rows):
     return {key: [row.get(key) for row in rows] for key in keys}
 
 
-def device_name():
-    """The accelerator the current backend computes on, or `"cpu"`.
-
-    Imports the backend's own module only when asked, since `keras` has
-    already loaded it.
-    """
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        return jax.devices()[0].device_kind
-    if backend == "torch":
-        import torch
-
-        return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        gpus = tf.config.list_physical_devices("GPU")
-        if gpus:
-            details = tf.config.experimental.get_device_details(gpus[0])
-            return details.get("device_name", gpus[0].name)
-    return "cpu"
-
-
 def portable_command(argv, cwd=None):
     """The command line `argv` as a record keeps it: fit to rerun on another machine.
 
@@ -313,7 +289,7 @@ def environment():
         "keras_version": keras.__version__,
         "backend_version": backend_version,
         "python_version": platform.python_version(),
-        "device": device_name(),
+        "device": describe_devices(),
         "command": portable_command(sys.argv),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }

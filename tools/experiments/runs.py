@@ -8,12 +8,16 @@ that plans, resumes or reports runs without training them.
 import dataclasses
 import os
 
-from keras_rnnofrnns.experiments.records import read_record, run_name
+from tools.experiments.records import read_record, run_name
+from tools.experiments.storage import model_problem
 
 FINISHED = "finished"
 IN_PROGRESS = "in progress"
 NOT_RUN = "not run"
-RUN_STATES = (FINISHED, IN_PROGRESS, NOT_RUN)
+# A finished record whose model file is missing or does not read whole:
+# rerunning it stops with what to do (restore the model, or delete the record).
+DAMAGED = "model damaged"
+RUN_STATES = (FINISHED, IN_PROGRESS, NOT_RUN, DAMAGED)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,10 +65,14 @@ def run_state(results, config):
 
     Returns:
         `(record, state)`, state one of `RUN_STATES`: `"finished"`,
-        `"in progress"` (a record of finished epochs, not all of them) or
-        `"not run"` (no usable record).
+        `"in progress"` (a record of finished epochs, not all of them),
+        `"not run"` (no usable record) or `"model damaged"` (a finished
+        record whose `.keras` model is missing or damaged).
     """
-    record = read_record(os.path.join(results, config.name + ".json"))
+    stem = os.path.join(results, config.name)
+    record = read_record(stem + ".json")
     if record is None:
         return None, NOT_RUN
-    return record, FINISHED if record.get("finished") else IN_PROGRESS
+    if not record.get("finished"):
+        return record, IN_PROGRESS
+    return record, FINISHED if model_problem(stem + ".keras") is None else DAMAGED

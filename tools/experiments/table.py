@@ -3,9 +3,10 @@
 import argparse
 import os
 
-from keras_rnnofrnns.data.tasks import TASKS
-from keras_rnnofrnns.experiments.records import load_records, summarize
-from keras_rnnofrnns.experiments.settings import PAPER_DEFAULTS, SETTINGS, table_text
+from tools.experiments.tasks import TASKS
+from tools.experiments.records import load_records, summarize
+from tools.experiments.runner import PAPER_DEFAULTS
+from tools.experiments.settings import TABLE_WORDS, table_text
 from keras_rnnofrnns.models import METHODS
 
 # Table 1 of the paper (test accuracy in %, mean ± std over three runs), copied
@@ -57,9 +58,18 @@ TASK_LABELS = {name: task.label for name, task in TASKS.items()}
 NOT_RUN = "not run"
 
 
+def _differs(name, value):
+    """Whether a run's recorded `value` of setting `name` differs from the paper's."""
+    paper = PAPER_DEFAULTS[name]
+    if isinstance(paper, bool):
+        # A switch missing from an older record (None) was off.
+        value = bool(value)
+    return value != paper
+
+
 def _deviation(protocol):
     """How a group's settings differ from the paper's, in words ('' if they do not)."""
-    differ = [s for s in SETTINGS if s.differs(protocol.get(s.name))]
+    differ = [name for name in TABLE_WORDS if _differs(name, protocol.get(name))]
     return table_text(differ, protocol)
 
 
@@ -130,7 +140,7 @@ def render_table(records):
     lines.append(
         "Test accuracy in %, mean ± std over seeds (n runs); ours is the best test "
         "accuracy over the epochs, the test split being the validation data as in the "
-        f"paper. Paper: Table 1 of the paper, {table_text(SETTINGS, PAPER_DEFAULTS)}."
+        f"paper. Paper: Table 1 of the paper, {table_text(TABLE_WORDS, PAPER_DEFAULTS)}."
     )
     for deviation, marker in notes.items():
         lines.append(f"{marker} differs from the paper's setup: {deviation}.")

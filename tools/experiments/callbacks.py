@@ -60,12 +60,12 @@ class EpochTimer(keras.callbacks.Callback):
 class ResumedEarlyStopping(keras.callbacks.EarlyStopping):
     """`EarlyStopping` that also counts the epochs of an interrupted run.
 
-    `BackupAndRestore` restores the weights and the epoch, but a fresh
-    `EarlyStopping` would forget how long the monitored value has been on a
-    plateau and so train longer after every interruption. This one replays
-    the logged epochs that precede the first epoch it sees (the one
-    `BackupAndRestore` resumes at), so it stops at the same epoch as an
-    uninterrupted run would.
+    A resumed run restores its weights and its epoch from its backup
+    (`storage.restore_point`), but a fresh `EarlyStopping` would forget how
+    long the monitored value has been on a plateau and so train longer after
+    every interruption. This one replays the logged epochs that precede the
+    first epoch it sees (the one the run resumes at), so it stops at the
+    same epoch as an uninterrupted run would.
 
     Args:
         previous_logs: per-epoch log dicts of the earlier attempts, each with
@@ -106,7 +106,7 @@ class StopBeforeDeadline(keras.callbacks.Callback):
 
     For machines lent in stretches of a few minutes: training ends cleanly
     between epochs, once everything the callbacks before it write (logs,
-    record, `BackupAndRestore` state) is saved, instead of being killed in
+    record, backup) is saved, instead of being killed in
     the middle of an epoch. Whether the next epoch fits is judged from the
     longest epoch of this `fit` call so far (the first one includes the
     compilation), so the first epoch always runs.

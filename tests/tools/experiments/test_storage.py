@@ -21,8 +21,8 @@ import keras
 import pytest
 from conftest import ROOT
 
-from keras_rnnofrnns.experiments import runner, storage
-from keras_rnnofrnns.experiments.records import history_from_csv
+from tools.experiments import runner, storage
+from tools.experiments.records import history_from_csv
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "jax",
@@ -111,7 +111,7 @@ _CHILD = """
 import json, os, signal, sys
 sys.path.insert(0, {root!r})
 import keras
-from keras_rnnofrnns.experiments import runner, storage
+from tools.experiments import runner, storage
 point, argv = sys.argv[1], json.loads(sys.argv[2])
 
 def kill():

@@ -1,24 +1,24 @@
-"""The protocol's settings are declared once: flags, checks, records and table follow.
+"""The MNIST protocol's settings: flags, defaults, checks, records and table.
 
-Each test walks `SETTINGS`, so a setting added to the declaration is
-covered here without a new test (the time-series protocol's own settings
-are test_timeseries.py's); the tables of test values below must name every
-setting, so a new one fails until it is given a value to try.
+Each test walks the settings of `Protocol` (`PAPER_DEFAULTS`: its fields
+but the task, the presets and the output), so a field added to the
+dataclass is covered here without a new test (the time-series protocol's
+own settings are test_timeseries.py's); the tables of test values below must
+name every setting, so a new one fails until it is given a value to try.
 """
 
 import dataclasses
+import os
 
 import numpy as np
-
 import pytest
+from conftest import ROOT
 
-from keras_rnnofrnns.experiments import records, runner, settings, table
-from keras_rnnofrnns.experiments.settings import (
-    PAPER_DEFAULTS,
-    PROTOCOL_KEYS,
-    QUICK_DEFAULTS,
-    SETTINGS,
-)
+from tools.experiments.tasks import TaskData
+
+from tools.experiments import records, runner, settings, table
+from tools.experiments.runner import PAPER_DEFAULTS, QUICK_DEFAULTS
+from tools.experiments.settings import PROTOCOL_KEYS, RECORDED_SETTINGS, TABLE_WORDS
 
 # A valid value other than the paper's of every setting, as a flag's words
 # and as the value the protocol then holds.
@@ -69,44 +69,60 @@ BAD_VALUES = {
 }
 
 
-def _by_name(declared):
-    return {setting.name: setting for setting in declared}
+def _flags(parser):
+    """Setting name -> its flag, of the flags of `parser`."""
+    return {a.dest: a.option_strings[0] for a in parser._actions if a.option_strings}
 
 
 def test_the_tables_above_name_every_setting():
-    names = set(_by_name(SETTINGS))
+    names = set(PAPER_DEFAULTS)
+    fields = {f.name for f in dataclasses.fields(runner.Protocol)}
+    assert names == fields - {"task", "quick", "journal", "output"}
     assert set(OTHER_VALUES) == names
     # data_dir is any folder: the loader refuses a wrong one.
     assert set(BAD_VALUES) == names - {"data_dir"}
-    assert len(names) == len(SETTINGS), "a setting is declared twice"
 
 
 def test_every_setting_has_a_flag_that_reaches_the_protocol():
-    parser = runner.build_parser("psmnist")
-    flags = {flag for action in parser._actions for flag in action.option_strings}
+    flags = _flags(runner.build_parser("psmnist"))
     argv = []
-    for setting in SETTINGS:
-        assert setting.flag in flags
-        argv += [setting.flag, *OTHER_VALUES[setting.name][0]]
+    for name in PAPER_DEFAULTS:
+        assert name in flags, name
+        argv += [flags[name], *OTHER_VALUES[name][0]]
     protocol = runner.parse_protocol("psmnist", argv)
-    for setting in SETTINGS:
-        expected = OTHER_VALUES[setting.name][1]
-        assert expected != setting.default
-        assert getattr(protocol, setting.name) == expected, setting.name
+    for name, default in PAPER_DEFAULTS.items():
+        expected = OTHER_VALUES[name][1]
+        assert expected != default
+        assert getattr(protocol, name) == expected, name
+    # sMNIST has no permutation: every other setting has its flag there too.
+    assert set(PAPER_DEFAULTS) - set(_flags(runner.build_parser("smnist"))) == {
+        "permutation_seed"
+    }
 
 
 def test_flags_left_out_take_the_declared_defaults():
     assert runner.parse_protocol("smnist", []) == runner.Protocol.create("smnist")
     # The dataclass defaults are the paper's values, the quick ones differ.
     fields = {f.name: f.default for f in dataclasses.fields(runner.Protocol)}
-    for setting in SETTINGS:
-        assert fields[setting.name] == setting.default == PAPER_DEFAULTS[setting.name]
-        quick = runner.Protocol.create("smnist", quick=True)
-        assert getattr(quick, setting.name) == QUICK_DEFAULTS[setting.name]
+    quick = runner.Protocol.create("smnist", quick=True)
+    for name, default in PAPER_DEFAULTS.items():
+        assert fields[name] == default
+        assert getattr(runner.Protocol.create("smnist"), name) == default
+        assert getattr(quick, name) == QUICK_DEFAULTS[name]
+    assert set(QUICK_DEFAULTS) == set(PAPER_DEFAULTS)
     # Without --permutation-seed (sMNIST has none) the default stands.
     assert runner.parse_protocol("smnist", []).permutation_seed == PAPER_DEFAULTS[
         "permutation_seed"
     ]
+
+
+def test_a_protocol_made_directly_is_checked_too():
+    protocol = runner.Protocol(task="psmnist", output="runs/psmnist")
+    assert protocol == runner.Protocol.create("psmnist")
+    with pytest.raises(ValueError, match="Invalid `epochs`: received epochs=0"):
+        runner.Protocol(task="psmnist", output="runs/psmnist", epochs=0)
+    with pytest.raises(ValueError, match="Invalid `task`: received task='mnist'"):
+        runner.Protocol.create("mnist")
 
 
 @pytest.mark.parametrize("name", sorted(BAD_VALUES))
@@ -119,12 +135,14 @@ def test_every_setting_refuses_a_bad_value_by_name(name):
 def test_recorded_settings_land_in_records_and_in_the_summary_groups():
     protocol = runner.Protocol.create("smnist", limit_train=10, row_wise=True, readout="dense")
     config = protocol.run_config("scn-3")
-    recorded = [s for s in SETTINGS if s.recorded]
-    assert PROTOCOL_KEYS == tuple(s.name for s in recorded)
+    assert set(config) == set(PROTOCOL_KEYS) | {"quick"}
+    assert set(RECORDED_SETTINGS) < set(PROTOCOL_KEYS)
     assert records.PROTOCOL_KEYS == PROTOCOL_KEYS
-    for setting in recorded:
-        assert config[setting.name] == setting.record_value(getattr(protocol, setting.name))
+    for name in PROTOCOL_KEYS:
+        value = getattr(protocol, name)
+        assert config[name] == (list(value) if isinstance(value, tuple) else value), name
     assert config["lr_drops"] == list(protocol.lr_drops)  # JSON has no tuples.
+    assert config["quick"] is False
     record = dict(task="smnist", method="scn-3", coupling_blocks=5, seed=0,
                   test_accuracy=0.5, epochs_run=1, config=config)  # fmt: skip
     (group,) = records.summarize([record])
@@ -133,26 +151,48 @@ def test_recorded_settings_land_in_records_and_in_the_summary_groups():
 
 def test_the_table_states_the_paper_protocol_and_footnotes_each_difference():
     protocol_line = table.render_table([]).splitlines()[-1]
-    stated = [s for s in SETTINGS if s.table and s.default not in (None, False)]
+    stated = [name for name in TABLE_WORDS if PAPER_DEFAULTS[name] not in (None, False)]
     assert stated, "the table states no setting of the paper's protocol"
-    for setting in stated:
-        assert setting.table.format_map(PAPER_DEFAULTS) in protocol_line
-    for setting in (s for s in SETTINGS if s.table):
-        values = {setting.name: OTHER_VALUES[setting.name][1]}
+    for name in stated:
+        assert TABLE_WORDS[name].format_map(PAPER_DEFAULTS) in protocol_line
+    for name in TABLE_WORDS:
+        values = {name: OTHER_VALUES[name][1]}
         protocol = runner.Protocol.create("smnist", coupling_blocks=(1,), **values)
         record = dict(task="smnist", method="adadiag-clip", coupling_blocks=20, seed=0,
                       test_accuracy=0.9, epochs_run=1,
                       config=protocol.run_config("adadiag-clip"))  # fmt: skip
         text = table.render_table([record])
-        wording = setting.table.format_map(protocol.run_config("adadiag-clip"))
-        assert f"[1] differs from the paper's setup: {wording}." in text, setting.name
+        wording = TABLE_WORDS[name].format_map(protocol.run_config("adadiag-clip"))
+        assert f"[1] differs from the paper's setup: {wording}." in text, name
     paper = runner.Protocol.create("smnist").run_config("adadiag-clip")
     assert table._deviation(paper) == ""
+    # A switch an older record lacks was off.
+    assert table._deviation({**paper, "row_wise": None}) == ""
 
 
 def test_table_text_lists_each_wording_once():
-    assert settings.table_text(SETTINGS, PAPER_DEFAULTS).count("assembly") == 1
-    assert settings.table_text(SETTINGS, {}) == ""
+    assert settings.table_text(TABLE_WORDS, PAPER_DEFAULTS).count("assembly") == 1
+    assert settings.table_text(TABLE_WORDS, {}) == ""
+
+
+def test_the_committed_journal_runs_resume_with_their_command():
+    # `psmnist.py --journal --method M --seeds 0 --output results/mnist`: a
+    # rerun resumes them only while the record's config equals the protocol's.
+    results = os.path.join(ROOT, "results", "mnist")
+    runs = records.load_records(results, finished_only=False) if os.path.isdir(results) else []
+    if not runs:
+        pytest.skip("no MNIST records committed")
+    for record in runs:
+        argv = ["--journal", "--method", record["method"], "--seeds", str(record["seed"]),
+                "--output", results]  # fmt: skip
+        protocol = runner.parse_protocol(record["task"], argv)
+        assert protocol.run_config(record["method"]) == record["config"], record["path"]
+
+
+def test_the_number_of_classes_comes_from_the_labels():
+    data = TaskData("smnist", np.zeros((4, 3, 1)), np.array([0, 2, 1, 0]),
+                    np.zeros((2, 3, 1)), np.array([3, 0]), "folder")  # fmt: skip
+    assert runner.Protocol.create("smnist").num_classes(data) == 4
 
 
 def test_the_recorded_readout_is_the_one_each_method_uses():

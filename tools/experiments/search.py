@@ -20,12 +20,12 @@ import keras
 import keras_tuner
 import numpy as np
 
-from keras_rnnofrnns._checks import fail, check_choice, check_int, check_real, check_seed
-from keras_rnnofrnns.data.tasks import TaskData
+from keras_rnnofrnns.checks import fail, check_choice, check_int, check_real, check_seed
+from tools.experiments.tasks import TaskData
 from keras_rnnofrnns.distribution import describe_devices
-from keras_rnnofrnns.experiments.records import read_json, write_json
-from keras_rnnofrnns.experiments.storage import atomic_write, atomic_write_text
-from keras_rnnofrnns.tuning.hypermodel import TUNED, coupling_density
+from tools.experiments.records import read_json, write_json
+from tools.experiments.storage import atomic_write, atomic_write_text
+from keras_rnnofrnns.tuning import TUNED, coupling_density
 
 TUNERS = {
     "random": keras_tuner.RandomSearch,

@@ -4,8 +4,8 @@ import math
 
 import numpy as np
 
-from keras_rnnofrnns.experiments.storage import atomic_write
-from keras_rnnofrnns.cells.assembly_cell import find_assembly_cell
+from tools.experiments.storage import atomic_write
+from keras_rnnofrnns.cells import find_assembly_cell
 
 
 def _pyplot():

@@ -21,38 +21,38 @@ and take the learning rate and batch of the dataset's AdaDiag row.
 """
 
 import argparse
+import dataclasses
 import os
 
 import numpy as np
 
-from keras_rnnofrnns._checks import check_choice, check_distinct
-from keras_rnnofrnns.cells.assembly_cell import find_assembly_cell
+from keras_rnnofrnns.checks import check_bool, check_choice, check_distinct, check_int
+from keras_rnnofrnns.cells import find_assembly_cell
 from keras_rnnofrnns.coupling.topology import max_coupling_blocks
-from keras_rnnofrnns.data.tasks import TaskData
+from tools.experiments.tasks import TaskData
 from keras_rnnofrnns.data.ucr import load_ucr
-from keras_rnnofrnns.experiments.figures import plot_assembly, plot_learning_curve
-from keras_rnnofrnns.experiments.records import (
+from tools.experiments.figures import plot_assembly, plot_learning_curve
+from tools.experiments.records import (
     format_summary,
     load_records,
     portable_path,
     write_summary,
 )
-from keras_rnnofrnns.experiments.runner import (
-    Protocol,
+from tools.experiments.runner import (
+    BaseProtocol,
     add_time_budget_argument,
     command_line_exit,
     deadline_callbacks,
     train_run,
 )
-from keras_rnnofrnns.experiments.settings import (
-    Setting,
-    add_setting_arguments,
-    at_least,
-    protocol_fields,
+from tools.experiments.settings import (
+    add_device_arguments,
+    add_shared_arguments,
+    lr_drops_words,
     settings_from_args,
-    switch,
+    words,
 )
-from keras_rnnofrnns.experiments.storage import atomic_write_text
+from tools.experiments.storage import atomic_write_text
 from keras_rnnofrnns.models import BASELINES, METHODS, baseline_classifier
 
 # The fixed step of every SCN row of the journal's table.
@@ -166,30 +166,30 @@ def dataset_settings(dataset, method):
     return settings, dataset in JOURNAL_SETTINGS
 
 
-# The settings the time-series protocol adds to `SETTINGS`.
-TIMESERIES_SETTINGS = (
-    Setting(
-        "state_size", "--state-size", BASELINE_STATE_SIZE,
-        "the state of the LSTM / GRU baselines (default: {default})",
-        at_least(1), type=int, recorded=True,
-    ),
-    Setting(
-        "pad", "--pad", False,
-        "pad unequal-length series with zeros at the end (default: refuse them); "
-        "the models then read the padding too",
-        switch, recorded=True,
-    ),
-)
+# What time-series records have always held of the MNIST protocol's
+# settings: a series is read whole, in order, without a preset. New runs keep
+# them, so that runs made before and after resume, compare and average alike.
+SERIES_CONFIG = {"row_wise": False, "permutation_seed": 0, "quick": False}
 
 
-@protocol_fields(TIMESERIES_SETTINGS)
-class TimeSeriesProtocol(Protocol):
-    """The protocol of one method on one UCR/UEA dataset (`task` is the dataset name).
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TimeSeriesProtocol(BaseProtocol):
+    """The protocol of one method on one UCR/UEA dataset.
 
-    Build it with `TimeSeriesProtocol.create`. Adds to `Protocol` the
-    settings of `TIMESERIES_SETTINGS`: `state_size` (the state of the LSTM /
-    GRU baselines) and `pad` (pad unequal-length series, see `load_ucr`).
+    Build it with `TimeSeriesProtocol.create`, which fills in the dataset's
+    defaults (`dataset_settings`, `TIMESERIES_DEFAULTS`). Besides the
+    settings of `BaseProtocol` it has:
+
+    Attributes:
+        dataset: the UCR/UEA dataset's name (see `load_ucr`); the runs'
+            records keep it as their `task`.
+        state_size: the state of the LSTM / GRU baselines.
+        pad: pad unequal-length series with zeros at the end (see `load_ucr`).
     """
+
+    dataset: str
+    state_size: int = BASELINE_STATE_SIZE
+    pad: bool = False
 
     @classmethod
     def create(cls, dataset, method, **settings):
@@ -202,11 +202,6 @@ class TimeSeriesProtocol(Protocol):
         >>> protocol.dt, protocol.batch_size, protocol.epochs, protocol.patience
         (0.1, 16, 2, 0)
         """
-        if not isinstance(dataset, str) or not dataset or os.sep in dataset:
-            raise ValueError(
-                f"Invalid `dataset`: received dataset={dataset!r}; expected the name of "
-                "a UCR/UEA dataset, e.g. 'Adiac'."
-            )
         base, _ = dataset_settings(dataset, method)
         coupling_blocks = base.pop("coupling_blocks")
         given = {k: v for k, v in settings.items() if v is not None}
@@ -218,9 +213,28 @@ class TimeSeriesProtocol(Protocol):
             # C from a row for other sizes would not fit: all pairs at most.
             p = values["num_modules"]
             values["coupling_blocks"] = (min(coupling_blocks, max_coupling_blocks(p)),)
-        protocol = cls(task=dataset, **values)
-        protocol._check()
-        return protocol
+        return cls(dataset=dataset, **values)
+
+    def check(self):
+        dataset = self.dataset
+        if not isinstance(dataset, str) or not dataset or os.sep in dataset:
+            raise ValueError(
+                f"Invalid `dataset`: received dataset={dataset!r}; expected the name of "
+                "a UCR/UEA dataset, e.g. 'Adiac'."
+            )
+        super().check()
+        check_int("state_size", self.state_size, 1)
+        check_bool("pad", self.pad)
+        if self.methods[0] in BASELINES and self.readout not in (None, "dense"):
+            raise ValueError(
+                f"Invalid `readout`: received readout={self.readout!r} for the baseline "
+                f"{self.methods[0]!r}; expected None or 'dense': the LSTM / GRU baselines "
+                "read out through a Dense layer with bias."
+            )
+
+    @property
+    def record_task(self):
+        return self.dataset
 
     @property
     def validation_note(self):
@@ -230,7 +244,7 @@ class TimeSeriesProtocol(Protocol):
         return tuple(METHODS) + tuple(BASELINES)
 
     def load_data(self):
-        dataset = load_ucr(self.task, self.data_dir, pad=self.pad)
+        dataset = load_ucr(self.dataset, self.data_dir, pad=self.pad)
         (x_train, y_train), (x_test, y_test) = dataset
         if self.limit_train is not None:
             x_train, y_train = x_train[: self.limit_train], y_train[: self.limit_train]
@@ -241,9 +255,11 @@ class TimeSeriesProtocol(Protocol):
         source = dataset.metadata()
         if not isinstance(source["source"], str):
             source["source"] = [os.path.basename(path) for path in source["source"]]
-        return TaskData(self.task, x_train, y_train, x_test, y_test, source)
+        return TaskData(self.dataset, x_train, y_train, x_test, y_test, source)
 
     def num_classes(self, data):
+        # The archive's label mapping: the first sequences that `limit_train`
+        # and `limit_test` keep need not show every class.
         return len(data.source["classes"])
 
     def build_model(self, method, coupling_blocks, seed, data):
@@ -261,7 +277,7 @@ class TimeSeriesProtocol(Protocol):
 
     def run_title(self, method, coupling_blocks, seed):
         if method in BASELINES:
-            return f"{self.task} {baseline_name(method, self.state_size)}, seed {seed}"
+            return f"{self.dataset} {baseline_name(method, self.state_size)}, seed {seed}"
         return super().run_title(method, coupling_blocks, seed)
 
     def draw_figures(self, model, stem, title, rows):
@@ -271,10 +287,15 @@ class TimeSeriesProtocol(Protocol):
         return paths
 
     def run_config(self, method):
+        """The settings stored in the `config` of each record of `method`: the
+        shared ones, `state_size` (None for an assembly, which is not told
+        apart by it), `pad` and `SERIES_CONFIG`."""
         config = super().run_config(method)
-        # Only the baselines have a state size: assemblies are not told apart by it.
-        if method not in BASELINES:
-            config["state_size"] = None
+        config.update(
+            state_size=self.state_size if method in BASELINES else None,
+            pad=self.pad,
+            **SERIES_CONFIG,
+        )
         return config
 
     def method_readout(self, method):
@@ -282,15 +303,6 @@ class TimeSeriesProtocol(Protocol):
         if method in BASELINES:
             return "dense"
         return super().method_readout(method)
-
-    def _check(self):
-        super()._check()
-        if self.methods[0] in BASELINES and self.readout not in (None, "dense"):
-            raise ValueError(
-                f"Invalid `readout`: received readout={self.readout!r} for the baseline "
-                f"{self.methods[0]!r}; expected None or 'dense': the LSTM / GRU baselines "
-                "read out through a Dense layer with bias."
-            )
 
 
 def run_timeseries(dataset, methods, callbacks=(), **settings):
@@ -326,12 +338,13 @@ def run_timeseries(dataset, methods, callbacks=(), **settings):
     return records
 
 
-# The settings the command line offers: not the MNIST-only ones.
+# The settings the command line sets (what `TimeSeriesProtocol.create` may
+# be given besides the dataset, the method and the output).
 _FLAG_SETTINGS = tuple(
-    s for s in TimeSeriesProtocol.SETTINGS if s.name not in ("row_wise", "permutation_seed")
+    field.name
+    for field in dataclasses.fields(TimeSeriesProtocol)
+    if field.name not in ("dataset", "output")
 )
-# Settings whose default is the dataset's row of `JOURNAL_SETTINGS`.
-_ROW_SETTINGS = ("num_modules", "module_size", "coupling_blocks", "learning_rate", "batch_size")
 
 
 def build_parser():
@@ -347,19 +360,52 @@ def build_parser():
         ),
     )
     add = parser.add_argument
-    add("--dataset", required=True, help="UCR/UEA dataset name, e.g. Adiac, FordA, "
-        "JapaneseVowels_eq")
-    words = {s.name: s.words for s in _FLAG_SETTINGS}
-    defaults = {name: words[name](value) for name, value in TIMESERIES_DEFAULTS.items()}
-    defaults.update(dict.fromkeys(_ROW_SETTINGS, "the dataset's row"))
-    add_setting_arguments(
+    add(
+        "--dataset",
+        required=True,
+        help="UCR/UEA dataset name, e.g. Adiac, FordA, JapaneseVowels_eq",
+    )
+    methods = tuple(METHODS) + tuple(BASELINES)
+    add(
+        "--method",
+        dest="methods",
+        nargs="+",
+        required=True,
+        choices=methods,
+        metavar="M",
+        help=f"methods, of {' '.join(methods)}",
+    )
+    row = "the dataset's row"
+    protocol = TIMESERIES_DEFAULTS
+    add_shared_arguments(
         parser,
-        _FLAG_SETTINGS,
-        defaults,
-        methods=dict(
-            required=True, choices=tuple(METHODS) + tuple(BASELINES), help="methods, of {choices}"
+        dict(
+            num_modules=row,
+            module_size=row,
+            coupling_blocks=row,
+            seeds=words(protocol["seeds"]),
+            dt=words(protocol["dt"]),
+            epochs=protocol["epochs"],
+            batch_size=row,
+            learning_rate=row,
+            optimizer=protocol["optimizer"],
+            lr_drops=lr_drops_words(protocol["lr_drops"]),
+            patience=protocol["patience"],
         ),
-        data_dir=dict(help="folder with <name>_TRAIN/_TEST files (default: $UCR_DIR)"),
+    )
+    add("--data-dir", help="folder with <name>_TRAIN/_TEST files (default: $UCR_DIR)")
+    add_device_arguments(parser)
+    add(
+        "--state-size",
+        type=int,
+        help=f"the state of the LSTM / GRU baselines (default: {BASELINE_STATE_SIZE})",
+    )
+    add(
+        "--pad",
+        action="store_true",
+        default=None,
+        help="pad unequal-length series with zeros at the end (default: refuse them); "
+        "the models then read the padding too",
     )
     add("--output", help="results folder (default: runs/timeseries)")
     add_time_budget_argument(parser)

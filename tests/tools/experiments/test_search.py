@@ -1,4 +1,4 @@
-"""Tests for keras_rnnofrnns.tuning.search and examples/tune.py.
+"""Tests for tools.experiments.search and examples/tune.py.
 
 The search tests run real KerasTuner searches on a tiny subset of MNIST (a
 2 x 4 assembly, 64 training examples, one epoch) through the example's
@@ -18,14 +18,9 @@ from conftest import ROOT
 
 from keras_rnnofrnns import PAPER_METHODS
 from keras_rnnofrnns.distribution import describe_devices
-from keras_rnnofrnns.tuning import search
-from keras_rnnofrnns.tuning import (
-    TUNERS,
-    AssemblyHyperModel,
-    make_tuner,
-    markdown_table,
-    run_search,
-)
+from keras_rnnofrnns.tuning import AssemblyHyperModel
+from tools.experiments import search
+from tools.experiments.search import TUNERS, make_tuner, markdown_table, run_search
 
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

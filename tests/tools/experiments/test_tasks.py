@@ -1,4 +1,4 @@
-"""Tests for keras_rnnofrnns.data.tasks: the experiments' tasks by name.
+"""Tests for tools.experiments.tasks: the experiments' tasks by name.
 
 They read small synthetic MNIST files written to tmp_path: no data needed.
 """
@@ -7,13 +7,10 @@ import re
 
 import numpy as np
 import pytest
-from conftest import assert_imports_only_numpy_and_stdlib, write_mnist_folder
+from conftest import write_mnist_folder
 
-from keras_rnnofrnns.data import TASKS, TaskData, load_task, pixel_permutation, tasks
-
-
-def test_tasks_module_imports_only_numpy_and_stdlib():
-    assert_imports_only_numpy_and_stdlib(tasks)
+from keras_rnnofrnns.data import pixel_permutation
+from tools.experiments.tasks import TASKS, TaskData, load_task
 
 
 def test_load_task_gives_named_arrays_permuted_and_row_wise(tmp_path):

@@ -5,6 +5,7 @@ a ramp can tell apart), so they need no downloaded data; the committed
 results document is checked against the committed records.
 """
 
+import dataclasses
 import json
 import os
 import re
@@ -13,10 +14,12 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
-from keras_rnnofrnns.experiments import timeseries
-from keras_rnnofrnns.experiments.records import load_records
-from keras_rnnofrnns.experiments.settings import SETTINGS
-from keras_rnnofrnns.experiments.timeseries import (
+from keras_rnnofrnns.distribution import describe_devices
+from tools.experiments import timeseries
+from tools.experiments.records import load_records
+from tools.experiments.runner import BaseProtocol
+from tools.experiments.settings import RECORDED_SETTINGS
+from tools.experiments.timeseries import (
     JOURNAL_SETTINGS,
     TimeSeriesProtocol,
     dataset_settings,
@@ -61,20 +64,28 @@ def test_settings_follow_the_journal_table_and_name_the_defaults():
 
 def test_timeseries_settings_have_flags_checks_and_records():
     parser = timeseries.build_parser()
-    flags = {flag for action in parser._actions for flag in action.option_strings}
-    added = timeseries.TIMESERIES_SETTINGS
-    assert timeseries.TimeSeriesProtocol.SETTINGS == SETTINGS + added
+    flags = {a.dest: a.option_strings[0] for a in parser._actions if a.option_strings}
+    shared = {f.name for f in dataclasses.fields(BaseProtocol)}
+    fields = {f.name for f in dataclasses.fields(TimeSeriesProtocol)}
+    added = fields - shared
+    assert added == {"dataset", "state_size", "pad"}
+    # Every setting but the output has its flag; none of the MNIST protocol's.
+    assert set(timeseries._FLAG_SETTINGS) == fields - {"dataset", "output"}
+    assert set(flags) == fields | {"help", "time_budget"}
     protocol = timeseries.TimeSeriesProtocol.create(
         "Adiac", "lstm", state_size=7, pad=True, optimizer="sgd", patience=3
     )
-    for setting in added:
-        assert setting.flag in flags
-        assert protocol.run_config("lstm")[setting.name] == getattr(protocol, setting.name)
+    for name in ("state_size", "pad"):
+        assert protocol.run_config("lstm")[name] == getattr(protocol, name)
     assert (protocol.optimizer, protocol.patience) == ("sgd", 3)
     with pytest.raises(ValueError, match="Invalid `state_size`: received state_size=0"):
         timeseries.TimeSeriesProtocol.create("Adiac", "lstm", state_size=0)
     with pytest.raises(ValueError, match="Invalid `pad`"):
         timeseries.TimeSeriesProtocol.create("Adiac", "lstm", pad="no")
+    # The MNIST protocol's own settings are no settings of a series.
+    for name, value in (("row_wise", True), ("permutation_seed", 1), ("task", "smnist")):
+        with pytest.raises(TypeError, match=name):
+            timeseries.TimeSeriesProtocol.create("Adiac", "lstm", **{name: value})
     # Smaller assemblies get C within their p(p-1)/2 pairs when C is not given.
     small = timeseries.TimeSeriesProtocol.create("Adiac", "scn-3", num_modules=3,
                                                  coupling_blocks=None)  # fmt: skip
@@ -119,6 +130,8 @@ def test_runs_write_records_with_both_accuracies_labels_and_figures(toy_dir, tmp
     assert "Toy_lstm_C1_seed0: LSTM(128) baseline, 24 train / 16 test sequences" in printed
     assert not any("lstm" in line and "assembly" in line for line in printed.splitlines())
     for record in records:
+        # The dataset is what records and file names keep as the task.
+        assert record["task"] == "Toy" and record["files"]["model"].startswith("Toy_")
         assert record["finished"] and record["epochs_run"] == 2
         accuracy = record["history"]["val_accuracy"]
         assert record["final_test_accuracy"] == accuracy[-1]
@@ -182,11 +195,31 @@ def test_command_line_and_report(toy_dir, tmp_path, capsys):
     timeseries.main(["report", "--results", output, "--output", document])
     text = open(document).read()
     assert "## Toy" in text and "| scn-3 | 1 | 1 |" in text and "optimistic" in text
-    # The read-out each run used, from its record.
-    assert re.search(r"\| scn-3 \| 1 \|.*\| dense \| (yes|no) \| cpu \|", text)
+    # The read-out each run used and the device it trained on, from its record.
+    device = re.escape(describe_devices())
+    assert re.search(rf"\| scn-3 \| 1 \|.*\| dense \| (yes|no) \| {device} \|", text)
     with pytest.raises(SystemExit):
         timeseries.main(["report", "--results", str(tmp_path / "missing")])
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_committed_records_hold_the_config_their_settings_make_today():
+    # A rerun compares a record's config with the protocol's: an in-progress
+    # run resumes, and a finished one is skipped, only while they are equal.
+    results = os.path.join(ROOT, "results", "timeseries")
+    records = load_records(results, finished_only=False) if os.path.isdir(results) else []
+    if not records:
+        pytest.skip("no time-series records committed")
+    for record in records:
+        config = record["config"]
+        settings = {name: config[name] for name in RECORDED_SETTINGS}
+        settings["lr_drops"] = tuple(settings["lr_drops"])
+        protocol = TimeSeriesProtocol.create(
+            record["task"], record["method"], seeds=(record["seed"],),
+            coupling_blocks=(record["coupling_blocks"],), state_size=config["state_size"],
+            pad=config["pad"], **settings,
+        )  # fmt: skip
+        assert protocol.run_config(record["method"]) == config, record["path"]
 
 
 def test_committed_document_matches_the_committed_records():

@@ -3,7 +3,7 @@
 A run's state is spread over files written one after another at the end of
 each epoch: the best model (when the epoch set a new best), the CSV log,
 the record, then the backup of the weights and optimizer (see
-`keras_rnnofrnns.experiments.storage`). A kill between two of them leaves
+`tools.experiments.storage`). A kill between two of them leaves
 the later ones one epoch behind; a damaged file leaves a gap. `resume_state`
 takes the backup as the truth (the weights cannot be rebuilt), drops what
 was logged after it, rebuilds a damaged log from the record where that is
@@ -14,8 +14,8 @@ import dataclasses
 import math
 import os
 
-from keras_rnnofrnns.experiments import storage
-from keras_rnnofrnns.experiments.records import history_from_csv, rows_from_record
+from tools.experiments import storage
+from tools.experiments.records import history_from_csv, rows_from_record
 
 
 @dataclasses.dataclass(frozen=True)

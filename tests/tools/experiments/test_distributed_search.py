@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 from conftest import ROOT, free_port
 
-from keras_rnnofrnns.data import TaskData
-from keras_rnnofrnns.tuning import AssemblyHyperModel, distributed_worker_id, run_search
+from tools.experiments.tasks import TaskData
+from keras_rnnofrnns.tuning import AssemblyHyperModel
+from tools.experiments.search import distributed_worker_id, run_search
 
 TRIALS = 4
 # Every process: imports, reading MNIST, training its trials; several times

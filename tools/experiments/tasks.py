@@ -12,8 +12,8 @@ import os
 
 import numpy as np
 
-from .._checks import check_bool, check_choice
-from .mnist import IMAGE_SIDE, load_sequential_mnist
+from keras_rnnofrnns.checks import check_bool, check_choice
+from keras_rnnofrnns.data import IMAGE_SIDE, load_sequential_mnist
 
 __all__ = ["TASKS", "Task", "TaskData", "load_task"]
 

@@ -1,11 +1,11 @@
-"""keras_rnnofrnns/experiments/records.py: what a record keeps of the command that made it."""
+"""tools/experiments/records.py: what a record keeps of the command that made it."""
 
 import os
 
 import pytest
 from conftest import MACHINE_PATH, ROOT
 
-from keras_rnnofrnns.experiments.records import environment, load_records, portable_command
+from tools.experiments.records import environment, load_records, portable_command
 
 
 @pytest.mark.parametrize(
@@ -70,7 +70,7 @@ def test_the_command_is_quoted_as_a_shell_reads_it_back():
 def test_non_finite_numbers_are_written_as_null_that_strict_readers_accept(tmp_path):
     import json
 
-    from keras_rnnofrnns.experiments.records import read_json, write_json
+    from tools.experiments.records import read_json, write_json
 
     path = tmp_path / "r.json"
     write_json(str(path), {"loss": [1.0, float("nan"), float("inf")], "best": -float("inf")})
@@ -83,7 +83,7 @@ def test_non_finite_numbers_are_written_as_null_that_strict_readers_accept(tmp_p
 
 
 def test_a_torn_record_is_refused_with_advice_that_keeps_the_backup(tmp_path):
-    from keras_rnnofrnns.experiments.records import read_json
+    from tools.experiments.records import read_json
 
     path = tmp_path / "run.json"
     path.write_text('{"task": "sm')
