@@ -22,6 +22,7 @@ import os
 import statistics
 
 from tools.experiments import load_records
+from tools.experiments.records import device_text
 from tools.experiments.storage import atomic_write, atomic_write_text
 from tools import REPOSITORY
 
@@ -152,7 +153,7 @@ def _accuracy_table(records, curves, task):
 def _state_table(records, task):
     lines = [
         "| run | epochs | last epoch | best epoch (optimistic) | s / epoch | read-out | "
-        "certified | device, backend | dates |",
+        "certified | device | dates |",
         "| --- | --- | ---: | --- | ---: | --- | --- | --- | --- |",
     ]
     for record in _runs(records, task):
@@ -167,7 +168,7 @@ def _state_table(records, task):
         certified = "–" if not certificate else ("yes" if certificate["certified"] else "no")
         sessions = record.get("sessions") or [record]
         dates = sorted({s.get("date", "")[:10] for s in sessions} - {""})
-        devices = sorted({f"{s.get('device', '?')}, {s.get('backend', '?')}" for s in sessions})
+        devices = sorted({device_text(s) for s in sessions})
         cells = [
             f"`{record['method']}` seed {record['seed']}",
             epochs,

@@ -295,6 +295,27 @@ def environment():
     }
 
 
+def device_text(entry):
+    """The device of a record or of one of its sessions, as documents show it.
+
+    Records written since `describe_devices` named the backend hold
+    `"jax on cpu:0 (...)"`; older ones hold a bare `"cpu"` beside their
+    `backend`. Both read as `"<backend> on <device>"`, so a table that mixes
+    them names the backend once, the same way.
+
+    Example:
+    >>> device_text({"device": "cpu", "backend": "jax"})
+    'jax on cpu'
+    >>> device_text({"device": "jax on cpu:0", "backend": "jax"})
+    'jax on cpu:0'
+    """
+    device = entry.get("device") or "?"
+    backend = entry.get("backend")
+    if not backend or device.startswith(f"{backend} on "):
+        return device
+    return f"{backend} on {device}"
+
+
 def _record_files(paths):
     for path in paths:
         if os.path.isfile(path):

@@ -33,6 +33,7 @@ from tools.experiments.tasks import TaskData
 from keras_rnnofrnns.data.ucr import load_ucr
 from tools.experiments.figures import plot_assembly, plot_learning_curve
 from tools.experiments.records import (
+    device_text,
     format_summary,
     load_records,
     portable_path,
@@ -538,7 +539,7 @@ def render_report(records, results=DEFAULT_REPORT_RESULTS):
                 f"{np.median(seconds):.2f}" if seconds else "–",
                 "/".join(sorted({r["config"].get("readout", "dense") for r in runs})),
                 "/".join("yes" if c else "no" for c in sorted(certified)) or "–",
-                "; ".join(sorted({r.get("device", "?") for r in runs})),
+                "; ".join(sorted({device_text(r) for r in runs})),
             ]
             lines.append("| " + " | ".join(cells) + " |")
         journal = JOURNAL_RESULTS.get(dataset)

@@ -5,7 +5,7 @@ import os
 import pytest
 from conftest import MACHINE_PATH, ROOT
 
-from tools.experiments.records import environment, load_records, portable_command
+from tools.experiments.records import device_text, environment, load_records, portable_command
 
 
 @pytest.mark.parametrize(
@@ -89,3 +89,20 @@ def test_a_torn_record_is_refused_with_advice_that_keeps_the_backup(tmp_path):
     path.write_text('{"task": "sm')
     with pytest.raises(ValueError, match=r"not valid JSON.*Restore it from a copy.*_backup"):
         read_json(str(path))
+
+
+@pytest.mark.parametrize(
+    "entry, shown",
+    [
+        ({"device": "cpu", "backend": "tensorflow"}, "tensorflow on cpu"),
+        (
+            {"device": "torch on gpu:0 (NVIDIA H100 80GB HBM3)", "backend": "torch"},
+            "torch on gpu:0 (NVIDIA H100 80GB HBM3)",
+        ),
+        ({"device": "gpu:0", "backend": "jax"}, "jax on gpu:0"),
+        ({"device": "cpu"}, "cpu"),  # No backend recorded: nothing invented.
+        ({"backend": "jax"}, "jax on ?"),
+    ],
+)
+def test_old_and_new_device_descriptions_read_the_same_way(entry, shown):
+    assert device_text(entry) == shown
