@@ -50,6 +50,12 @@ import numpy as np
 from keras_rnnofrnns import METHODS, sequence_classifier
 from keras_rnnofrnns.distribution import describe_devices
 
+# The harness runs from a checkout, as the examples do: its tools/ give the
+# command a report keeps and the write that never leaves half a report.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tools.experiments.records import portable_command  # noqa: E402
+from tools.experiments.storage import atomic_write_text  # noqa: E402
+
 BACKEND = keras.backend.backend()
 NUM_CLASSES = 10
 # The reference's loss must match the Keras model's to this relative
@@ -561,12 +567,14 @@ def measure_batch(args, batch, modes):
     return results
 
 
-def run(args):
+def run(args, argv):
+    """Times every row; returns the report. `argv`: the arguments `args` came from."""
     precision = set_precision(args.precision)
     started = datetime.datetime.now(datetime.timezone.utc)
     report = {
         "script": "benchmarks/train_step.py",
-        "command": " ".join([f"KERAS_BACKEND={BACKEND}", "python"] + sys.argv),
+        "command": f"KERAS_BACKEND={BACKEND} "
+        + portable_command([os.path.abspath(__file__), *argv]),
         "date": started.isoformat(timespec="seconds"),
         "backend": BACKEND,
         "device": describe_devices(),
@@ -613,16 +621,16 @@ def print_table(report):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
     keras.utils.set_random_seed(args.seed)
-    report = run(args)
+    report = run(args, argv)
     print_table(report)
     path = args.json or os.path.join(
         "runs", "benchmarks", f"train_step-{BACKEND}-{report['date'].replace(':', '')}.json"
     )
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(report, f, indent=1)
+    atomic_write_text(path, json.dumps(report, indent=1))
     print(f"\nwrote {path} ({report['seconds']} s)")
     return 1 if any("error" in r for r in report["results"]) else 0
 
