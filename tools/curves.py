@@ -270,6 +270,9 @@ def render_document(records, curves, results=DEFAULT_RESULTS, journal=DEFAULT_JO
         "the epoch columns and the last epoch are not picked.",
         "- s / epoch is the median wall time of an epoch after a run's first, training and "
         "test evaluation together, on a machine shared with other work: indicative only.",
+        "- certified: whether `certify` proves the computed map contracting, for the last "
+        "epoch's weights of an unfinished run and the best epoch's model of a finished one; "
+        "– where the record was written before records carried it.",
         "",
     ]
     return "\n".join(lines)

@@ -24,8 +24,10 @@ Every file is written atomically (`tools.experiments.storage`), so
 a kill at any instant leaves whole files. Running the same command again
 resumes an interrupted run at its last backed-up epoch, after checking that
 its files agree (`tools.experiments.resume`), and skips finished
-ones. A run whose weights end non-finite finishes with `diverged: true` and
-an uncertified certificate that says why. A run whose training is stopped
+ones. Every record holds the `certificate` of its model: the last epoch's
+weights while the run is unfinished, the best epoch's model once it is
+finished. A run whose weights end non-finite finishes with `diverged: true`
+and an uncertified certificate that says why. A run whose training is stopped
 before its end by one of the extra `callbacks` (e.g. `StopBeforeDeadline`)
 stays unfinished and resumes likewise. An unfinished run whose backup is
 gone cannot resume where it stopped, so it starts over. Per invocation,
@@ -722,10 +724,13 @@ def weights_finite(model):
 def certificate_entry(model):
     """The record's `certificate` of `model`; never raises.
 
-    A model with non-finite weights (a diverged run) is not certified, and
-    neither is one whose certification fails, with the reason either way:
-    a run that trained to its end must finish and let the grid go on.
+    None for a model without an assembly (a baseline). A model with
+    non-finite weights (a diverged run) is not certified, and neither is one
+    whose certification fails, with the reason either way: a run must go on
+    to its end and let the grid go on.
     """
+    if find_assembly_cell(model, missing_ok=True) is None:
+        return None
     if not weights_finite(model):
         return {"certified": False, "reason": DIVERGED}
     try:
@@ -840,6 +845,9 @@ def _train_locked(run, data, callbacks):
                     source,
                     sessions=sessions,
                     **parameter_counts(model),
+                    # The last epoch's weights: an unfinished run already
+                    # says whether what it has trained so far is certified.
+                    certificate=certificate_entry(model),
                 ),
             )
             # Several processes feed fit each its share of every batch.
@@ -877,11 +885,7 @@ def _train_locked(run, data, callbacks):
     # results/ is committed. Atomically, and never over the backup's copy,
     # so a kill here leaves the run to finish again from its backup.
     storage.save_model(model, run.model_path, include_optimizer=False)
-    certificate = (
-        certificate_entry(model)
-        if find_assembly_cell(model, missing_ok=True) is not None
-        else None
-    )
+    certificate = certificate_entry(model)
     diverged = not weights_finite(model)
     if diverged:
         print(f"{run.name}: diverged (non-finite weights); not certified, no figure")

@@ -278,6 +278,19 @@ def test_a_finished_record_without_its_model_is_not_reported(tmp_path, data, dat
         _train(tmp_path, data, data_dir, epochs=1)
 
 
+def test_an_unfinished_record_holds_the_certificate_of_its_last_weights(stopped, data, data_dir):
+    with open(stopped / f"{NAME}.json") as f:
+        record = json.load(f)
+    assert record["finished"] is False and record["epochs_run"] == 2
+    protocol = runner.Protocol.create(
+        "smnist", output=str(stopped), data_dir=data_dir, epochs=3, **TINY
+    )
+    model = protocol.build_model(METHOD, 1, 0, data)
+    runner._restore(model, str(stopped / f"{NAME}_backup" / storage.BACKUP_WEIGHTS))
+    assert record["certificate"] == runner.certificate_entry(model)
+    assert isinstance(record["certificate"]["certified"], bool)
+
+
 def test_a_diverged_run_finishes_marked_and_uncertified(tmp_path, data, data_dir):
     record = _train(tmp_path, data, data_dir, epochs=1, learning_rate=1e6, dt=2.0)
     assert record["finished"] and record["diverged"] is True
